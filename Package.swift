@@ -1,0 +1,38 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Dependencies point one way:
+//   CQwenKernels (C intrinsics) ← QwenKernels (math) ← QwenKit (files, model, generation) ← qwenkit (CLI)
+//   QwenTokenizer (text ↔ ids)                      ↗
+// Release builds target the machine they are built on (AVX-512/FMA); see docs/PERFORMANCE.md.
+let nativeSwift: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=native", "-Xcc", "-mno-amx-tile", "-Xcc", "-mno-amx-int8", "-Xcc", "-mno-amx-bf16",
+                  "-target-cpu", "native"]),
+]
+let nativeC: [CSetting] = [
+    .unsafeFlags(["-march=native", "-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16"]),
+]
+
+let package = Package(
+    name: "QwenKit",
+    products: [
+        .library(name: "QwenKit", targets: ["QwenKit"]),
+        .executable(name: "qwenkit", targets: ["qwenkit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "CQwenKernels", cSettings: nativeC),
+        .target(name: "QwenKernels", dependencies: ["CQwenKernels"], swiftSettings: nativeSwift),
+        .target(name: "QwenTokenizer"),
+        .target(name: "QwenKit", dependencies: ["QwenKernels", "QwenTokenizer"], swiftSettings: nativeSwift),
+        .executableTarget(
+            name: "qwenkit",
+            dependencies: ["QwenKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: nativeSwift),
+        .testTarget(name: "QwenKernelsTests", dependencies: ["QwenKernels"], swiftSettings: nativeSwift),
+        .testTarget(name: "QwenTokenizerTests", dependencies: ["QwenTokenizer"]),
+        .testTarget(name: "QwenKitTests", dependencies: ["QwenKit"], swiftSettings: nativeSwift),
+    ]
+)

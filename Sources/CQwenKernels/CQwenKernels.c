@@ -1,0 +1,1 @@
+// Umbrella for the header-only module (SwiftPM needs one source file).

@@ -1,0 +1,1 @@
+// Placeholder: the tokenizer lands here.

@@ -1,0 +1,2 @@
+import QwenKit
+print("qwenkit")

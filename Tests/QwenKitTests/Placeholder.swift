@@ -1,0 +1,2 @@
+import XCTest
+final class QwenKitTestsPlaceholder: XCTestCase { func testBuilds() {} }
