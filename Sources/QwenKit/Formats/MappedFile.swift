@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory map of a whole file. Weights stay in the page cache and are
+/// paged in on first touch, so loading a model copies nothing.
+public final class MappedFile: @unchecked Sendable {
+    /// The mapped bytes; valid for the lifetime of this object. Never written.
+    public let bytes: UnsafeRawBufferPointer
+    public let path: String
+
+    public init(path: String) throws(ModelFileError) {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw .cannotOpen(path: path, reason: "not a regular file")
+        }
+        let size = Int(info.st_size)
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let address, address != MAP_FAILED else {
+            throw .cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        bytes = UnsafeRawBufferPointer(start: address, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress {
+            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
+        }
+    }
+}
+
+/// Why a model file could not be used. Every case names the file's field or value at fault.
+public enum ModelFileError: Error, Equatable, CustomStringConvertible {
+    case cannotOpen(path: String, reason: String)
+    case notGGUF(path: String)
+    case unsupportedVersion(UInt32)
+    case truncated(field: String, offset: Int, fileSize: Int)
+    case invalid(field: String, reason: String)
+    case unsupportedTensorType(tensor: String, type: UInt32)
+    case missingMetadata(key: String)
+    case missingTensor(name: String)
+    case unsupportedArchitecture(String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason):
+            "cannot open model file '\(path)': \(reason)"
+        case let .notGGUF(path):
+            "'\(path)' is not a GGUF file (bad magic number)"
+        case let .unsupportedVersion(version):
+            "unsupported GGUF version \(version) (supported: 2, 3)"
+        case let .truncated(field, offset, fileSize):
+            "GGUF file is truncated: \(field) at byte \(offset) runs past the end of the file (\(fileSize) bytes)"
+        case let .invalid(field, reason):
+            "invalid GGUF file: \(field): \(reason)"
+        case let .unsupportedTensorType(tensor, type):
+            "tensor '\(tensor)' has unsupported type \(type)"
+        case let .missingMetadata(key):
+            "model file lacks the metadata key '\(key)'"
+        case let .missingTensor(name):
+            "model file lacks the tensor '\(name)'"
+        case let .unsupportedArchitecture(arch):
+            "unsupported model architecture '\(arch)' (supported: qwen2)"
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import QwenTokenizer
+
+/// Why generation ended, with OpenAI's names.
+public enum FinishReason: String, Sendable, Codable {
+    /// A stop token or stop string.
+    case stop
+    /// `maxTokens` or the context limit.
+    case length
+    case toolCalls = "tool_calls"
+}
+
+/// What to generate and when to stop.
+public struct GenerationOptions: Sendable {
+    public var sampling = SamplingParameters()
+    /// At most this many new tokens; nil: until a stop or the context is full.
+    public var maxTokens: Int?
+    /// Stop strings: generation ends before the first of them and it is not returned.
+    public var stop: [String] = []
+
+    public init() {}
+}
+
+/// Wall-clock timings of one generation, in milliseconds.
+public struct GenerationTimings: Sendable, Codable {
+    public var promptMilliseconds: Double = 0
+    public var promptTokens = 0
+    public var generationMilliseconds: Double = 0
+    public var generatedTokens = 0
+
+    public var promptTokensPerSecond: Double { rate(promptTokens, promptMilliseconds) }
+    public var generationTokensPerSecond: Double { rate(generatedTokens, generationMilliseconds) }
+
+    private func rate(_ tokens: Int, _ ms: Double) -> Double { ms > 0 ? Double(tokens) * 1000 / ms : 0 }
+}
+
+/// The outcome of one generation.
+public struct GenerationResult: Sendable {
+    public var text: String
+    public var promptTokens: [Int]
+    /// Generated ids, including the stop token when one ended generation.
+    public var tokens: [Int]
+    public var finishReason: FinishReason
+    public var timings: GenerationTimings
+}
+
+public enum GenerationError: Error, CustomStringConvertible, Equatable {
+    case promptTooLong(tokens: Int, context: Int)
+    case emptyPrompt
+    case tokenOutOfRange(id: Int, vocabularySize: Int)
+
+    public var description: String {
+        switch self {
+        case let .promptTooLong(tokens, context):
+            "the prompt is \(tokens) tokens long, but the context holds \(context); shorten it or raise --context"
+        case .emptyPrompt:
+            "the prompt is empty"
+        case let .tokenOutOfRange(id, vocabularySize):
+            "token id \(id) is out of range (the vocabulary has \(vocabularySize) ids)"
+        }
+    }
+}
+
+/// Generates text from a model while keeping its KV cache between calls: a new prompt that
+/// starts with tokens already in the cache (the previous turns of a chat) processes only the rest.
+public final class Generator {
+    public let model: LanguageModel
+    public let state: InferenceState
+    /// The tokens whose keys and values are in the cache, in order.
+    public private(set) var cachedTokens: [Int] = []
+
+    public init(model: LanguageModel, contextLength: Int, threads: Int) {
+        self.model = model
+        state = InferenceState(model: model.transformer, contextLength: contextLength, threads: threads)
+    }
+
+    /// Checks that `tokens` fit the context and the vocabulary.
+    public func validate(prompt tokens: [Int]) throws(GenerationError) {
+        guard !tokens.isEmpty else { throw .emptyPrompt }
+        guard tokens.count <= state.contextLength else {
+            throw .promptTooLong(tokens: tokens.count, context: state.contextLength)
+        }
+        let vocabularySize = model.transformer.config.vocabularySize
+        if let bad = tokens.first(where: { $0 < 0 || $0 >= vocabularySize }) {
+            throw .tokenOutOfRange(id: bad, vocabularySize: vocabularySize)
+        }
+    }
+
+    /// Processes `prompt` (reusing the cached common prefix) and returns the logits of its last
+    /// position and the number of tokens that had to run.
+    public func prefill(_ prompt: [Int]) throws(GenerationError) -> (logits: [Float], processed: Int) {
+        try validate(prompt: prompt)
+        var common = zip(cachedTokens, prompt).prefix { $0 == $1 }.count
+        // At least one token must run to produce logits.
+        common = min(common, prompt.count - 1)
+        state.truncate(to: common)
+        cachedTokens.removeSubrange(common...)
+        let logits = state.forward(Array(prompt[common...]))
+        cachedTokens.append(contentsOf: prompt[common...])
+        return (logits, prompt.count - common)
+    }
+
+    /// Generates a continuation of `prompt`, calling `onText` with each piece of text as soon
+    /// as it is complete (never half a UTF-8 character, never a prefix of a stop string).
+    /// `onText` returns false to stop early.
+    public func generate(prompt: [Int], options: GenerationOptions,
+                         onText: (String) -> Bool = { _ in true }) throws(GenerationError) -> GenerationResult {
+        let clock = ContinuousClock()
+        let promptStart = clock.now
+        var (logits, processed) = try prefill(prompt)
+        var timings = GenerationTimings()
+        timings.promptTokens = processed
+        timings.promptMilliseconds = promptStart.duration(to: clock.now).milliseconds
+
+        var sampler = Sampler(options.sampling)
+        var decoder = Tokenizer.StreamingDecoder(tokenizer: model.tokenizer)
+        var stops = StopSequenceMatcher(options.stop)
+        var generated: [Int] = []
+        var text = ""
+        var finish = FinishReason.length
+        let generationStart = clock.now
+        var keepGoing = true
+        var hitStopString = false
+
+        func emit(_ piece: String) {
+            guard !piece.isEmpty else { return }
+            text += piece
+            if keepGoing { keepGoing = onText(piece) }
+        }
+
+        while keepGoing {
+            if let limit = options.maxTokens, generated.count >= limit { break }
+            if cachedTokens.count >= state.contextLength { break }
+            let next = logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, history: cachedTokens) }
+            generated.append(next)
+            if model.stopTokenIDs.contains(next) {
+                finish = .stop
+                break
+            }
+            let (safe, hit) = stops.append(decoder.append(next))
+            emit(safe)
+            if hit {
+                finish = .stop
+                hitStopString = true
+                break
+            }
+            if cachedTokens.count >= state.contextLength { break }
+            logits = state.forward([next])
+            cachedTokens.append(next)
+        }
+        if !hitStopString {
+            let (safe, hit) = stops.append(decoder.finish())
+            emit(safe)
+            if !hit { emit(stops.finish()) }
+        }
+        timings.generatedTokens = generated.count
+        timings.generationMilliseconds = generationStart.duration(to: clock.now).milliseconds
+        return GenerationResult(text: text, promptTokens: prompt, tokens: generated, finishReason: finish, timings: timings)
+    }
+}
+
+extension Duration {
+    var milliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+import QwenKernels
+
+/// A loaded Qwen model: configuration and memory-mapped weights. Immutable and shareable;
+/// each conversation runs in its own ``InferenceState``.
+public final class Transformer: Sendable {
+    public let config: ModelConfig
+    let weights: ModelWeights
+    /// Keeps the mapping (and so every ``WeightMatrix`` pointer) alive.
+    let file: GGUFFile
+
+    public init(gguf: GGUFFile) throws(ModelFileError) {
+        file = gguf
+        config = try ModelConfig(gguf: gguf)
+        weights = try ModelWeights(gguf: gguf, config: config)
+    }
+}
+
+/// Which positions of a batch need logits.
+public enum LogitsRequest: Sendable {
+    /// Only the last position (generation).
+    case last
+    /// Every position (scoring).
+    case all
+}
+
+/// The per-conversation state: the KV cache and scratch buffers, sized once so that the
+/// per-token path allocates nothing.
+public final class InferenceState {
+    public let model: Transformer
+    /// Maximum number of positions the KV cache holds.
+    public let contextLength: Int
+    public let threads: Int
+    /// Number of positions currently in the KV cache.
+    public private(set) var position = 0
+
+    // (layer, position, kvDim) each. Reserved in full but touched only as positions fill,
+    // so resident memory grows with the conversation, not with the context limit.
+    private let keyCache: UnsafeMutablePointer<Float>
+    private let valueCache: UnsafeMutablePointer<Float>
+    /// Cos and sin of every (position, frequency) pair: (contextLength, headDim / 2) each.
+    private let ropeCos: UnsafeMutablePointer<Float>
+    private let ropeSin: UnsafeMutablePointer<Float>
+
+    private var batchCapacity = 0
+    private var buffers: Buffers
+
+    public init(model: Transformer, contextLength: Int, threads: Int) {
+        let c = model.config
+        precondition(contextLength > 0 && threads > 0)
+        self.model = model
+        self.contextLength = contextLength
+        self.threads = threads
+        let cacheCount = c.layerCount * contextLength * c.kvDim
+        keyCache = .allocate(capacity: cacheCount)
+        valueCache = .allocate(capacity: cacheCount)
+
+        // As Hugging Face computes it, in float32: inv_freq = 1 / theta^(2i / d); angle = pos · inv_freq.
+        let half = c.headDim / 2
+        ropeCos = .allocate(capacity: contextLength * half)
+        ropeSin = .allocate(capacity: contextLength * half)
+        for i in 0..<half {
+            let inverseFrequency = 1 / powf(c.ropeTheta, Float(2 * i) / Float(c.headDim))
+            for p in 0..<contextLength {
+                let angle = Double(Float(p) * inverseFrequency)
+                ropeCos[p * half + i] = Float(cos(angle))
+                ropeSin[p * half + i] = Float(sin(angle))
+            }
+        }
+        buffers = Buffers(config: c, tokens: 1, threads: threads, contextLength: contextLength)
+        batchCapacity = 1
+    }
+
+    deinit {
+        keyCache.deallocate()
+        valueCache.deallocate()
+        ropeCos.deallocate()
+        ropeSin.deallocate()
+    }
+
+    /// Forgets positions from `position` on, so the cache can be reused for a shared prefix.
+    public func truncate(to position: Int) {
+        precondition(position >= 0 && position <= self.position)
+        self.position = position
+    }
+
+    /// Runs `tokens` through the model at the next positions of the cache, as one batch,
+    /// and returns the logits: `(vocabularySize)` for `.last`, `(tokens.count, vocabularySize)` for `.all`.
+    /// Token ids and the context limit are the caller's to check (see ``Generator``).
+    public func forward(_ tokens: [Int], logits request: LogitsRequest = .last) -> [Float] {
+        let c = model.config, w = model.weights
+        let n = tokens.count
+        precondition(n > 0 && position + n <= contextLength, "batch exceeds the context")
+        precondition(tokens.allSatisfy { $0 >= 0 && $0 < c.vocabularySize }, "token id out of range")
+        if n > batchCapacity {
+            buffers = Buffers(config: c, tokens: n, threads: threads, contextLength: contextLength)
+            batchCapacity = n
+        }
+        let b = buffers
+        let x = b.residual
+
+        // Embedding: dequantize each token's row.
+        for (t, id) in tokens.enumerated() {
+            dequantize(w.tokenEmbedding.type, w.tokenEmbedding.row(id), x + t * c.hiddenSize, count: c.hiddenSize)
+        }
+
+        for (l, layer) in w.layers.enumerated() {
+            // Attention block: x += o(attention(rope(q(norm(x))), rope(k(...)), v(...)))
+            rmsNorm(x, layer.attentionNorm, into: b.normed, n: n)
+            matmul(layer.q, b.normed, n: n, b.q, bias: layer.qBias, threads: threads, scratch: b.tiles)
+            matmul(layer.k, b.normed, n: n, b.k, bias: layer.kBias, threads: threads, scratch: b.tiles)
+            matmul(layer.v, b.normed, n: n, b.v, bias: layer.vBias, threads: threads, scratch: b.tiles)
+            for t in 0..<n {
+                applyRoPE(b.q + t * c.qDim, heads: c.headCount, position: position + t)
+                applyRoPE(b.k + t * c.kvDim, heads: c.kvHeadCount, position: position + t)
+            }
+            let layerCache = l * contextLength * c.kvDim
+            (keyCache + layerCache + position * c.kvDim).update(from: b.k, count: n * c.kvDim)
+            (valueCache + layerCache + position * c.kvDim).update(from: b.v, count: n * c.kvDim)
+            attention(layer: l, n: n)
+            matmul(layer.o, b.attention, n: n, b.projected, threads: threads, scratch: b.tiles)
+            add(b.projected, into: x, count: n * c.hiddenSize)
+
+            // Feed-forward block: x += down(silu(gate(norm(x))) * up(norm(x)))
+            rmsNorm(x, layer.ffnNorm, into: b.normed, n: n)
+            matmul(layer.gate, b.normed, n: n, b.gate, threads: threads, scratch: b.tiles)
+            matmul(layer.up, b.normed, n: n, b.up, threads: threads, scratch: b.tiles)
+            swiGLU(b.gate, b.up, count: n * c.feedForwardSize)
+            matmul(layer.down, b.gate, n: n, b.projected, threads: threads, scratch: b.tiles)
+            add(b.projected, into: x, count: n * c.hiddenSize)
+        }
+        position += n
+
+        let first = request == .last ? n - 1 : 0
+        let rows = n - first
+        rmsNorm(x + first * c.hiddenSize, w.outputNorm, into: b.normed, n: rows)
+        var logits = [Float](repeating: 0, count: rows * c.vocabularySize)
+        logits.withUnsafeMutableBufferPointer { out in
+            // Non-nil: vocabularySize ≥ 1.
+            matmul(w.output, b.normed, n: rows, out.baseAddress.unsafelyUnwrapped, threads: threads, scratch: b.tiles)
+        }
+        return logits
+    }
+
+    // MARK: - Blocks
+
+    /// `out[t] = x[t] / sqrt(mean(x[t]²) + ε) · weight`, per token.
+    private func rmsNorm(_ x: UnsafePointer<Float>, _ weight: [Float], into out: UnsafeMutablePointer<Float>, n: Int) {
+        let d = model.config.hiddenSize
+        for t in 0..<n {
+            let xt = x + t * d, ot = out + t * d
+            let meanSquare = dotF32(xt, xt, count: d) / Float(d)
+            let scale = 1 / (meanSquare + model.config.rmsNormEpsilon).squareRoot()
+            for i in 0..<d { ot[i] = weight[i] * (xt[i] * scale) }
+        }
+    }
+
+    /// Rotates the two halves of each head by the position's angles (Qwen's "rotate half" RoPE):
+    /// `(a, b) ↦ (a·cos − b·sin, b·cos + a·sin)` for `a = v[i]`, `b = v[i + d/2]`.
+    private func applyRoPE(_ v: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
+        let d = model.config.headDim, half = d / 2
+        let cos = ropeCos + position * half, sin = ropeSin + position * half
+        for h in 0..<heads {
+            let head = v + h * d
+            for i in 0..<half {
+                let a = head[i], b = head[i + half]
+                head[i] = a * cos[i] - b * sin[i]
+                head[i + half] = b * cos[i] + a * sin[i]
+            }
+        }
+    }
+
+    /// Causal grouped-query attention of the batch's `n` queries over the cache positions
+    /// `0 ..< position + t + 1`, in parallel over (token, head) pairs.
+    private func attention(layer l: Int, n: Int) {
+        let c = model.config, b = buffers
+        let d = c.headDim, group = c.headCount / c.kvHeadCount
+        let scale = 1 / Float(d).squareRoot()
+        let keys = SendablePointer(keyCache + l * contextLength * c.kvDim)
+        let values = SendablePointer(valueCache + l * contextLength * c.kvDim)
+        let q = SendablePointer(b.q), out = SendablePointer(b.attention), scores = SendablePointer(b.scores)
+        let start = position, threads = threads, contextLength = contextLength
+        parallel(threads) { worker in
+            let score = scores.pointer + worker * contextLength
+            for job in slice(n * c.headCount, worker: worker, of: threads) {
+                let t = job / c.headCount, h = job % c.headCount
+                let kvHead = h / group
+                let query = q.pointer + t * c.qDim + h * d
+                let length = start + t + 1
+                var maximum = -Float.infinity
+                for p in 0..<length {
+                    let s = dotF32(query, keys.pointer + p * c.kvDim + kvHead * d, count: d) * scale
+                    score[p] = s
+                    maximum = max(maximum, s)
+                }
+                var sum: Float = 0
+                for p in 0..<length {
+                    let e = expf(score[p] - maximum)
+                    score[p] = e
+                    sum += e
+                }
+                let o = out.pointer + t * c.qDim + h * d
+                o.update(repeating: 0, count: d)
+                for p in 0..<length {
+                    let weight = score[p] / sum
+                    let value = values.pointer + p * c.kvDim + kvHead * d
+                    for i in 0..<d { o[i] += weight * value[i] }
+                }
+            }
+        }
+    }
+
+    private func swiGLU(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let g = gate[i]
+            gate[i] = g / (1 + expf(-g)) * up[i]
+        }
+    }
+
+    private func add(_ y: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { x[i] += y[i] }
+    }
+}
+
+/// Scratch memory for a batch of up to `tokens` tokens; shapes in the comments.
+private final class Buffers {
+    let residual: UnsafeMutablePointer<Float>    // (tokens, hiddenSize)
+    let normed: UnsafeMutablePointer<Float>      // (tokens, hiddenSize)
+    let q: UnsafeMutablePointer<Float>           // (tokens, qDim)
+    let k: UnsafeMutablePointer<Float>           // (tokens, kvDim)
+    let v: UnsafeMutablePointer<Float>           // (tokens, kvDim)
+    let attention: UnsafeMutablePointer<Float>   // (tokens, qDim)
+    let projected: UnsafeMutablePointer<Float>   // (tokens, hiddenSize)
+    let gate: UnsafeMutablePointer<Float>        // (tokens, feedForwardSize)
+    let up: UnsafeMutablePointer<Float>          // (tokens, feedForwardSize)
+    let scores: UnsafeMutablePointer<Float>      // (threads, contextLength)
+    let tiles: UnsafeMutablePointer<Float>       // (threads, MatMul.tileRows, max input width)
+    private let all: [UnsafeMutablePointer<Float>]
+
+    init(config c: ModelConfig, tokens n: Int, threads: Int, contextLength: Int) {
+        func make(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            p.initialize(repeating: 0, count: max(count, 1))
+            return p
+        }
+        residual = make(n * c.hiddenSize)
+        normed = make(n * c.hiddenSize)
+        q = make(n * c.qDim)
+        k = make(n * c.kvDim)
+        v = make(n * c.kvDim)
+        attention = make(n * c.qDim)
+        projected = make(n * c.hiddenSize)
+        gate = make(n * c.feedForwardSize)
+        up = make(n * c.feedForwardSize)
+        scores = make(threads * contextLength)
+        tiles = make(threads * MatMul.tileRows * max(c.hiddenSize, c.feedForwardSize, c.qDim))
+        all = [residual, normed, q, k, v, attention, projected, gate, up, scores, tiles]
+    }
+
+    deinit { all.forEach { $0.deallocate() } }
+}

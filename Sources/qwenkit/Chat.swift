@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import QwenKit
+
+struct Chat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Talk with the model. Commands: /reset, /system TEXT, /exit.",
+        discussion: "The conversation's KV cache is kept between turns: each turn processes only its new tokens.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var sampling: SamplingOptions
+    @Option(help: "System prompt (default: the chat template's own).") var system: String?
+
+    func run() throws {
+        let model = try modelOptions.load()
+        let generator = Generator(model: model, contextLength: modelOptions.contextLength(for: model),
+                                  threads: modelOptions.threadCount)
+        var system = self.system
+        var history: [ChatMessage] = []
+        let interactive = isatty(STDIN_FILENO) != 0
+        while true {
+            if interactive { write("> ") }
+            guard let line = readLine(strippingNewline: true) else { break }
+            let input = line.trimmingCharacters(in: .whitespaces)
+            if input.isEmpty { continue }
+            if input == "/exit" || input == "/quit" { break }
+            if input == "/reset" {
+                history.removeAll()
+                log("conversation cleared")
+                continue
+            }
+            if input.hasPrefix("/system") {
+                let text = input.dropFirst("/system".count).trimmingCharacters(in: .whitespaces)
+                system = text.isEmpty ? nil : text
+                history.removeAll()
+                log(system == nil ? "system prompt cleared; conversation cleared" : "system prompt set; conversation cleared")
+                continue
+            }
+            history.append(ChatMessage(role: "user", content: line))
+            let messages = (system.map { [ChatMessage(role: "system", content: $0)] } ?? []) + history
+            let prompt = model.tokenizer.encode(
+                try QwenChatTemplate.render(messages: messages, tools: nil, addGenerationPrompt: true))
+            do {
+                let result = try generator.generate(prompt: prompt, options: sampling.generationOptions) { piece in
+                    write(piece)
+                    return true
+                }
+                write("\n")
+                history.append(ChatMessage(role: "assistant", content: result.text))
+            } catch let error as GenerationError {
+                history.removeLast()
+                log("error: \(error)")
+            }
+        }
+    }
+}

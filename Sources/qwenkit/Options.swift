@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import QwenKit
+
+/// Which model to use and how to run it.
+struct ModelOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("model")],
+            help: "A .gguf file or a model name (default: $QWENKIT_MODEL, else \(KnownModel.default.name)).")
+    var model: String?
+
+    @Option(name: [.short, .customLong("threads")], help: "Threads to compute with (default: every core).")
+    var threads: Int?
+
+    @Option(name: .customLong("context"), help: "Context length in tokens (default: 4096, at most the model's).")
+    var context: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let context, context < 1 { throw ValidationError("--context must be at least 1") }
+    }
+
+    var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
+
+    /// Resolves the model reference, fetching the default model on first use, and loads it.
+    func load() throws -> LanguageModel {
+        let store = ModelStore()
+        let reference = model ?? ProcessInfo.processInfo.environment["QWENKIT_MODEL"] ?? KnownModel.default.name
+        var (path, missing) = try store.resolve(reference)
+        if let missing {
+            log("\(missing.name) is not in \(store.modelsFolder.path) yet; fetching it (\(missing.byteCount / 1_000_000) MB)")
+            path = try ModelFetcher(store: store).fetch(missing) { log($0) }
+        }
+        return try LanguageModel(path: path)
+    }
+
+    func contextLength(for model: LanguageModel) -> Int {
+        min(context ?? 4096, model.transformer.config.trainedContextLength)
+    }
+}
+
+/// Sampling flags shared by `run` and `chat`.
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "Maximum tokens to generate (default: until the model stops or the context is full).")
+    var maxTokens: Int?
+    @Option(help: "Temperature; 0 picks the most likely token every step.") var temperature: Float = 0.7
+    @Option(help: "Keep only the K most likely tokens (0: off).") var topK: Int = 20
+    @Option(help: "Keep the smallest set of tokens whose probability reaches P (1: off).") var topP: Float = 0.8
+    @Option(help: "Drop tokens less likely than M × the most likely one (0: off).") var minP: Float = 0
+    @Option(help: "Divide the logits of recent tokens by R (1: off).") var repeatPenalty: Float = 1.05
+    @Option(help: "Subtract P from the logits of tokens already generated.") var presencePenalty: Float = 0
+    @Option(help: "Random seed; the same seed and settings give the same tokens.") var seed: UInt64?
+    @Option(help: "Stop before this text (repeatable).") var stop: [String] = []
+
+    func validate() throws {
+        if let maxTokens, maxTokens < 0 { throw ValidationError("--max-tokens must not be negative") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
+        guard topK >= 0 else { throw ValidationError("--top-k must not be negative") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
+        guard repeatPenalty > 0, repeatPenalty.isFinite else { throw ValidationError("--repeat-penalty must be > 0") }
+        guard presencePenalty.isFinite else { throw ValidationError("--presence-penalty must be a number") }
+        if stop.contains("") { throw ValidationError("--stop must not be empty") }
+    }
+
+    var generationOptions: GenerationOptions {
+        var options = GenerationOptions()
+        options.maxTokens = maxTokens
+        options.stop = stop
+        options.sampling.temperature = temperature
+        options.sampling.topK = topK
+        options.sampling.topP = topP
+        options.sampling.minP = minP
+        options.sampling.repeatPenalty = repeatPenalty
+        options.sampling.presencePenalty = presencePenalty
+        options.sampling.seed = seed
+        return options
+    }
+}
+
+func log(_ line: String) {
+    FileHandle.standardError.write(Data("qwenkit: \(line)\n".utf8))
+}
+
+/// Writes to stdout without buffering, so streamed text appears as it is generated.
+func write(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
+
+/// Reads all of standard input as UTF-8.
+func readStandardInput() -> String {
+    String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+}
+
+/// Serializes a JSON-compatible value (dictionaries keep the order of `keys`).
+func jsonString(_ object: Any) throws -> String {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self)
+}

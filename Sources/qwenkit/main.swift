@@ -1,2 +1,0 @@
-import QwenKit
-print("qwenkit")
