@@ -1,0 +1,173 @@
+// Float tensor formats (F32, F16, BF16), the fast float32 dot product, and the small
+// SIMD helpers the quantized kernels share.
+
+// MARK: - Scalar conversions
+
+/// The float32 value of an IEEE half-precision bit pattern (exact: every f16 is a float32).
+@inline(__always)
+public func floatFromHalfBits(_ bits: UInt16) -> Float {
+    Float(Float16(bitPattern: bits))
+}
+
+/// The float32 value of a bfloat16 bit pattern: bf16 is the top half of a float32, so this
+/// is a shift (exact, NaN payloads included), as ggml's `GGML_BF16_TO_FP32`.
+@inline(__always)
+public func floatFromBFloat16Bits(_ bits: UInt16) -> Float {
+    Float(bitPattern: UInt32(bits) << 16)
+}
+
+// MARK: - Byte access on trusted buffers
+
+extension UnsafeRawPointer {
+    /// One byte at `offset`.
+    @inline(__always)
+    func byte(_ offset: Int) -> UInt8 {
+        load(fromByteOffset: offset, as: UInt8.self)
+    }
+
+    /// A little-endian f16 field at `offset`, widened to float32. Block fields are not
+    /// 2-byte aligned in general (blocks are packed back to back), hence `loadUnaligned`.
+    @inline(__always)
+    func half(_ offset: Int) -> Float {
+        floatFromHalfBits(loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    /// 16 consecutive bytes at `offset`.
+    @inline(__always)
+    func bytes16(_ offset: Int) -> SIMD16<UInt8> {
+        loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
+    }
+}
+
+@inline(__always)
+func loadFloats16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always)
+func storeFloats16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    // storeBytes has no alignment requirement for trivial types (SE-0349).
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+// MARK: - Lane conversions
+//
+// The stdlib's generic SIMD conversions (`SIMD16<Float>(intVector)`, `truncatingIfNeeded`)
+// can compile to per-lane loops through the stack. Spelling the 16 lanes out lets LLVM's
+// SLP vectorizer see a plain zext/sext + sitofp, which becomes vpmovzxbd/vpmovsxbd + vcvtdq2ps.
+
+/// Unsigned bytes to floats (exact).
+@inline(__always)
+func floats(_ v: SIMD16<UInt8>) -> SIMD16<Float> {
+    SIMD16<Float>(
+        Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]),
+        Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]),
+        Float(v[8]), Float(v[9]), Float(v[10]), Float(v[11]),
+        Float(v[12]), Float(v[13]), Float(v[14]), Float(v[15]))
+}
+
+/// Signed bytes to floats (exact).
+@inline(__always)
+func floats(_ v: SIMD16<Int8>) -> SIMD16<Float> {
+    SIMD16<Float>(
+        Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]),
+        Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]),
+        Float(v[8]), Float(v[9]), Float(v[10]), Float(v[11]),
+        Float(v[12]), Float(v[13]), Float(v[14]), Float(v[15]))
+}
+
+/// f16 lanes to floats (exact; vcvtph2ps).
+@inline(__always)
+func floats(_ v: SIMD16<Float16>) -> SIMD16<Float> {
+    SIMD16<Float>(
+        Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]),
+        Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]),
+        Float(v[8]), Float(v[9]), Float(v[10]), Float(v[11]),
+        Float(v[12]), Float(v[13]), Float(v[14]), Float(v[15]))
+}
+
+/// bf16 bit patterns to floats (exact; zero-extend and shift into the top half).
+@inline(__always)
+func floatsFromBFloat16(_ v: SIMD16<UInt16>) -> SIMD16<Float> {
+    let bits = SIMD16<UInt32>(
+        UInt32(v[0]), UInt32(v[1]), UInt32(v[2]), UInt32(v[3]),
+        UInt32(v[4]), UInt32(v[5]), UInt32(v[6]), UInt32(v[7]),
+        UInt32(v[8]), UInt32(v[9]), UInt32(v[10]), UInt32(v[11]),
+        UInt32(v[12]), UInt32(v[13]), UInt32(v[14]), UInt32(v[15]))
+    return unsafeBitCast(bits &<< 16, to: SIMD16<Float>.self)
+}
+
+/// 1 in each lane whose byte has any bit of `mask` set, else 0. (`min` instead of a compare
+/// keeps this in plain byte arithmetic: vpand + vpminub.)
+@inline(__always)
+func bitSet(_ v: SIMD16<UInt8>, _ mask: SIMD16<UInt8>) -> SIMD16<UInt8> {
+    pointwiseMin(v & mask, SIMD16<UInt8>(repeating: 1))
+}
+
+// MARK: - F32
+
+/// Fast float32 dot product of two float arrays (any `count`), four independent
+/// fused-multiply-add chains of 16 lanes to hide FMA latency.
+public func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    precondition(count >= 0, "negative count")
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc2 = SIMD16<Float>(), acc3 = SIMD16<Float>()
+    var i = 0
+    while i + 64 <= count {
+        acc0 = acc0.addingProduct(loadFloats16(a + i), loadFloats16(b + i))
+        acc1 = acc1.addingProduct(loadFloats16(a + i + 16), loadFloats16(b + i + 16))
+        acc2 = acc2.addingProduct(loadFloats16(a + i + 32), loadFloats16(b + i + 32))
+        acc3 = acc3.addingProduct(loadFloats16(a + i + 48), loadFloats16(b + i + 48))
+        i += 64
+    }
+    while i + 16 <= count {
+        acc0 = acc0.addingProduct(loadFloats16(a + i), loadFloats16(b + i))
+        i += 16
+    }
+    var sum = ((acc0 + acc1) + (acc2 + acc3)).sum()
+    while i < count {
+        sum = sum.addingProduct(a[i], b[i])
+        i += 1
+    }
+    return sum
+}
+
+// MARK: - F16
+//
+// Layout: one IEEE binary16 per weight, little-endian.
+
+func dequantizeF16Reference(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count {
+        dst[i] = floatFromHalfBits(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+    }
+}
+
+/// F16 as a 16-weight block, so it shares the blocked loops of the quantized types.
+enum F16Blocks: BlockDecoder {
+    static let weightsPerBlock = 16
+    static let bytesPerBlock = 32
+
+    @inline(__always)
+    static func decode(_ block: UnsafeRawPointer, _ body: (Int, SIMD16<Float>) -> Void) {
+        body(0, floats(block.loadUnaligned(as: SIMD16<Float16>.self)))
+    }
+}
+
+// MARK: - BF16
+//
+// Layout: one bfloat16 (the top 16 bits of a float32) per weight, little-endian.
+
+func dequantizeBF16Reference(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count {
+        dst[i] = floatFromBFloat16Bits(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+    }
+}
+
+enum BF16Blocks: BlockDecoder {
+    static let weightsPerBlock = 16
+    static let bytesPerBlock = 32
+
+    @inline(__always)
+    static func decode(_ block: UnsafeRawPointer, _ body: (Int, SIMD16<Float>) -> Void) {
+        body(0, floatsFromBFloat16(block.loadUnaligned(as: SIMD16<UInt16>.self)))
+    }
+}
