@@ -1,0 +1,223 @@
+/// One function call made by the assistant, as in OpenAI's `tool_calls` entries.
+public struct ToolCall: Sendable, Equatable {
+    /// The call id (`call_…`), when the client gave one. The Qwen2.5 template does not print it.
+    public var id: String?
+    /// The function name.
+    public var name: String
+    /// The arguments: normally an object; a string is also accepted (OpenAI sends a JSON-encoded
+    /// string). The Qwen2.5 template passes either through `tojson`, so a string comes out quoted.
+    public var arguments: JSONValue
+
+    public init(id: String? = nil, name: String, arguments: JSONValue) {
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+    }
+}
+
+/// One message of a chat conversation.
+///
+/// `content` is optional because transformers drops keys whose value is null before rendering,
+/// and the template treats a missing `content` differently from an empty one.
+public struct ChatMessage: Sendable, Equatable {
+    /// `system`, `user`, `assistant` or `tool`. Other roles are skipped by the Qwen2.5 template.
+    public var role: String
+    /// The text; nil when absent or null.
+    public var content: String?
+    /// Calls made by an assistant message; empty otherwise.
+    public var toolCalls: [ToolCall]
+    /// For `tool` messages: the id of the call this result answers (not printed by Qwen2.5).
+    public var toolCallID: String?
+    /// For `tool` messages: the function name (not printed by Qwen2.5).
+    public var name: String?
+
+    public init(role: String, content: String?, toolCalls: [ToolCall] = [], toolCallID: String? = nil, name: String? = nil) {
+        self.role = role
+        self.content = content
+        self.toolCalls = toolCalls
+        self.toolCallID = toolCallID
+        self.name = name
+    }
+
+    /// A system message.
+    public static func system(_ content: String) -> ChatMessage { ChatMessage(role: "system", content: content) }
+    /// A user message.
+    public static func user(_ content: String) -> ChatMessage { ChatMessage(role: "user", content: content) }
+    /// An assistant message, optionally with tool calls.
+    public static func assistant(_ content: String?, toolCalls: [ToolCall] = []) -> ChatMessage {
+        ChatMessage(role: "assistant", content: content, toolCalls: toolCalls)
+    }
+    /// A tool result.
+    public static func tool(_ content: String, toolCallID: String? = nil, name: String? = nil) -> ChatMessage {
+        ChatMessage(role: "tool", content: content, toolCallID: toolCallID, name: name)
+    }
+}
+
+/// A message or tool call that does not have the shape of an OpenAI chat message.
+public struct ChatMessageDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+extension ChatMessage {
+    /// Reads an OpenAI-style message object: `role`, `content` (string or null), `tool_calls`,
+    /// `tool_call_id`, `name`. Each tool call may be wrapped (`{"type": "function", "function":
+    /// {"name", "arguments"}}`) or bare (`{"name", "arguments"}`), as the template accepts both.
+    public init(json: JSONValue) throws {
+        guard case .object = json else { throw ChatMessageDecodingError(message: "a message must be a JSON object") }
+        guard let role = json["role"]?.stringValue else {
+            throw ChatMessageDecodingError(message: "a message needs a string 'role'")
+        }
+        var content: String?
+        switch json["content"] {
+        case nil, .null?: content = nil
+        case let .string(s)?: content = s
+        case let .array(parts)?:
+            // Content parts: only text parts can be rendered into a text-only prompt.
+            var text = ""
+            for part in parts {
+                guard let partText = part["text"]?.stringValue else {
+                    throw ChatMessageDecodingError(message: "only text content parts are supported")
+                }
+                text += partText
+            }
+            content = text
+        default:
+            throw ChatMessageDecodingError(message: "'content' must be a string, an array of text parts, or null")
+        }
+        var calls: [ToolCall] = []
+        if let raw = json["tool_calls"], !raw.isNull {
+            guard let list = raw.arrayValue else {
+                throw ChatMessageDecodingError(message: "'tool_calls' must be an array")
+            }
+            calls = try list.map(ToolCall.init(json:))
+        }
+        self.init(role: role, content: content, toolCalls: calls,
+                  toolCallID: json["tool_call_id"]?.stringValue, name: json["name"]?.stringValue)
+    }
+
+    /// The OpenAI-style object, with null/empty fields left out (as transformers would drop them).
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = [("role", .string(role))]
+        if let content { members.append(("content", .string(content))) }
+        if !toolCalls.isEmpty { members.append(("tool_calls", .array(toolCalls.map(\.json)))) }
+        if let toolCallID { members.append(("tool_call_id", .string(toolCallID))) }
+        if let name { members.append(("name", .string(name))) }
+        return .object(members)
+    }
+}
+
+extension ToolCall {
+    /// Reads a wrapped (`{"id", "type", "function": {"name", "arguments"}}`) or bare
+    /// (`{"name", "arguments"}`) tool call.
+    public init(json: JSONValue) throws {
+        guard case .object = json else { throw ChatMessageDecodingError(message: "a tool call must be a JSON object") }
+        // Same rule as the template: use `function` when it is present.
+        let body = json["function"] ?? json
+        guard let name = body["name"]?.stringValue else {
+            throw ChatMessageDecodingError(message: "a tool call needs a string 'name'")
+        }
+        guard let arguments = body["arguments"] else {
+            throw ChatMessageDecodingError(message: "tool call '\(name)' has no 'arguments'")
+        }
+        self.init(id: json["id"]?.stringValue, name: name, arguments: arguments)
+    }
+
+    /// The wrapped OpenAI form: `{"id"?, "type": "function", "function": {"name", "arguments"}}`.
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if let id { members.append(("id", .string(id))) }
+        members.append(("type", "function"))
+        members.append(("function", .object([("name", .string(name)), ("arguments", arguments)])))
+        return .object(members)
+    }
+}
+
+/// A conversation the Qwen2.5 template cannot render (the Jinja template would raise too).
+public struct ChatTemplateError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// A hand-written port of Qwen2.5's ChatML chat template (`qwen2.5.jinja`), byte-identical to
+/// transformers' `apply_chat_template` for the conversations it accepts.
+public enum QwenChatTemplate {
+    /// The system prompt the template inserts when the first message is not a system message.
+    public static let defaultSystemPrompt = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+
+    /// Renders `messages` into a prompt.
+    ///
+    /// - Parameters:
+    ///   - messages: the conversation; must not be empty.
+    ///   - tools: JSON-schema function definitions, each written with `tojson` on its own line of
+    ///     the system prompt. nil or an empty array means no tools (an empty list is falsy in Jinja).
+    ///   - addGenerationPrompt: append `<|im_start|>assistant\n` so the model answers next.
+    /// - Throws: ``ChatTemplateError`` where Jinja would fail on an undefined value: no messages, or
+    ///   a missing `content` where the template concatenates it (a user message, an assistant
+    ///   message without tool calls, a later system message, or the first system message when no
+    ///   tools are given). Unknown roles are skipped silently, as in the template.
+    public static func render(messages: [ChatMessage], tools: [JSONValue]?, addGenerationPrompt: Bool) throws -> String {
+        guard let first = messages.first else {
+            throw ChatTemplateError(message: "the conversation has no messages")
+        }
+        var out = ""
+        let startsWithSystem = first.role == "system"
+        if let tools, !tools.isEmpty {
+            out += "<|im_start|>system\n"
+            // `{{ messages[0]['content'] }}` prints an undefined value as an empty string.
+            out += startsWithSystem ? (first.content ?? "") : defaultSystemPrompt
+            out += "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+            for tool in tools {
+                out += "\n"
+                tool.writePythonJSON(into: &out)
+            }
+            out += "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n"
+        } else if startsWithSystem {
+            out += "<|im_start|>system\n" + (try required(first.content, at: 0, role: "system")) + "<|im_end|>\n"
+        } else {
+            out += "<|im_start|>system\n" + defaultSystemPrompt + "<|im_end|>\n"
+        }
+
+        for (index, message) in messages.enumerated() {
+            let role = message.role
+            if role == "user" || (role == "system" && index != 0) || (role == "assistant" && message.toolCalls.isEmpty) {
+                out += "<|im_start|>" + role + "\n" + (try required(message.content, at: index, role: role)) + "<|im_end|>\n"
+            } else if role == "assistant" {
+                out += "<|im_start|>assistant"
+                // `{% if message.content %}`: an empty string is falsy, so it adds no newline.
+                if let content = message.content, !content.isEmpty {
+                    out += "\n" + content
+                }
+                for call in message.toolCalls {
+                    out += "\n<tool_call>\n{\"name\": \""
+                    // `{{ tool_call.name }}` is printed raw, not JSON-escaped.
+                    out += call.name
+                    out += "\", \"arguments\": "
+                    call.arguments.writePythonJSON(into: &out)
+                    out += "}\n</tool_call>"
+                }
+                out += "<|im_end|>\n"
+            } else if role == "tool" {
+                // Consecutive tool results share one user turn.
+                if index == 0 || messages[index - 1].role != "tool" {
+                    out += "<|im_start|>user"
+                }
+                out += "\n<tool_response>\n" + (message.content ?? "") + "\n</tool_response>"
+                if index == messages.count - 1 || messages[index + 1].role != "tool" {
+                    out += "<|im_end|>\n"
+                }
+            }
+        }
+        if addGenerationPrompt {
+            out += "<|im_start|>assistant\n"
+        }
+        return out
+    }
+
+    private static func required(_ content: String?, at index: Int, role: String) throws -> String {
+        guard let content else {
+            throw ChatTemplateError(message: "message \(index) (\(role)) has no content")
+        }
+        return content
+    }
+}
