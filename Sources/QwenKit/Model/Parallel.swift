@@ -3,7 +3,7 @@ import Dispatch
 /// Runs `body(worker)` for `worker` in `0..<threads`, on the calling thread when `threads` is 1.
 /// Work is split statically by the caller, so each worker can own a slice of scratch memory.
 @inline(__always)
-func parallel(_ threads: Int, _ body: (Int) -> Void) {
+func parallel(_ threads: Int, _ body: @Sendable (Int) -> Void) {
     if threads <= 1 {
         body(0)
     } else {
