@@ -1,2 +1,0 @@
-import XCTest
-final class QwenTokenizerTestsPlaceholder: XCTestCase { func testBuilds() {} }
