@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: fetches the default model if it is missing,
+# then builds optimized (numeric tests are 10–50× slower in debug builds) and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The shared reference fixtures: $QWENKIT_FIXTURES, else ../shared/fixtures beside the repository.
+if [ -z "${QWENKIT_FIXTURES:-}" ]; then
+    for candidate in ../shared/fixtures /work/shared/fixtures; do
+        if [ -d "$candidate" ]; then
+            QWENKIT_FIXTURES=$(cd "$candidate" && pwd)
+            break
+        fi
+    done
+fi
+if [ -z "${QWENKIT_FIXTURES:-}" ] || [ ! -d "$QWENKIT_FIXTURES" ]; then
+    echo "test.sh: cannot find the reference fixtures; set QWENKIT_FIXTURES to the shared/fixtures folder" >&2
+    exit 1
+fi
+export QWENKIT_FIXTURES
+
+scripts/fetch-default-model.sh > /dev/null
+swift build -c release --build-tests -Xswiftc -enable-testing
+swift test -c release -Xswiftc -enable-testing --skip-build "$@"
