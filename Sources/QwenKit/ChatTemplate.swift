@@ -221,3 +221,25 @@ public enum QwenChatTemplate {
         return content
     }
 }
+
+/// Coded as the OpenAI message object (see ``init(json:)`` for the accepted shapes).
+extension ChatMessage: Codable {
+    public init(from decoder: any Decoder) throws {
+        try self.init(json: JSONValue(from: decoder))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try json.encode(to: encoder)
+    }
+}
+
+/// Coded as the wrapped OpenAI tool call; decoding also accepts the bare `{"name", "arguments"}`.
+extension ToolCall: Codable {
+    public init(from decoder: any Decoder) throws {
+        try self.init(json: JSONValue(from: decoder))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try json.encode(to: encoder)
+    }
+}

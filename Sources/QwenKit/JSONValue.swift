@@ -534,3 +534,74 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(elements) }
     public init(nilLiteral: ()) { self = .null }
 }
+
+// MARK: - Codable
+
+/// `Codable` bridges so that `JSONValue` (and ``ChatMessage``) can sit inside `Codable` request
+/// types. Caveat: a `Decoder` hands out object keys through `allKeys`, whose order Foundation's
+/// `JSONDecoder` does not promise, and it may read `1.0` as an integer. Where key order or the
+/// int/float distinction matters (prompt rendering), parse the raw bytes with
+/// ``JSONValue/parse(_:maxDepth:)`` instead.
+extension JSONValue: Codable {
+    private struct MemberKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        if let container = try? decoder.container(keyedBy: MemberKey.self) {
+            var members: [(String, JSONValue)] = []
+            for key in container.allKeys {
+                members.append((key.stringValue, try container.decode(JSONValue.self, forKey: key)))
+            }
+            self = .object(members)
+            return
+        }
+        if var container = try? decoder.unkeyedContainer() {
+            var elements: [JSONValue] = []
+            while !container.isAtEnd { elements.append(try container.decode(JSONValue.self)) }
+            self = .array(elements)
+            return
+        }
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let b = try? container.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? container.decode(Int.self) {
+            self = .int(i)
+        } else if let d = try? container.decode(Double.self) {
+            self = .double(d)
+        } else {
+            self = .string(try container.decode(String.self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .null:
+            var c = encoder.singleValueContainer()
+            try c.encodeNil()
+        case let .bool(b):
+            var c = encoder.singleValueContainer()
+            try c.encode(b)
+        case let .int(i):
+            var c = encoder.singleValueContainer()
+            try c.encode(i)
+        case let .double(d):
+            var c = encoder.singleValueContainer()
+            try c.encode(d)
+        case let .string(s):
+            var c = encoder.singleValueContainer()
+            try c.encode(s)
+        case let .array(elements):
+            var c = encoder.unkeyedContainer()
+            for element in elements { try c.encode(element) }
+        case let .object(members):
+            var c = encoder.container(keyedBy: MemberKey.self)
+            for (key, value) in members { try c.encode(value, forKey: MemberKey(stringValue: key)) }
+        }
+    }
+}

@@ -77,4 +77,13 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(try ChatMessage(json: message.json), message)
         XCTAssertEqual(message.json.pythonJSON, json.pythonJSON)
     }
+
+    func testCodableRoundTrip() throws {
+        let message = ChatMessage.assistant("hi", toolCalls: [ToolCall(id: "c", name: "f", arguments: ["x": 1])])
+        let data = try JSONEncoder().encode([message, .tool("42", toolCallID: "c")])
+        let decoded = try JSONDecoder().decode([ChatMessage].self, from: data)
+        XCTAssertEqual(decoded, [message, .tool("42", toolCallID: "c")])
+        let bare = try JSONDecoder().decode(ToolCall.self, from: Data(#"{"name": "g", "arguments": "{}"}"#.utf8))
+        XCTAssertEqual(bare, ToolCall(name: "g", arguments: "{}"))
+    }
 }
