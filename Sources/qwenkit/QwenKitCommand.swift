@@ -15,12 +15,12 @@ struct QwenKitCommand: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as ExitCode {
-            exit(error.rawValue)
+            Foundation.exit(error.rawValue)
         } catch let error where isArgumentError(error) {
-            exit(withError: error)
+            Self.exit(withError: error)
         } catch {
             FileHandle.standardError.write(Data("qwenkit: error: \(error)\n".utf8))
-            exit(1)
+            Foundation.exit(1)
         }
     }
 

@@ -17,7 +17,7 @@ struct Run: ParsableCommand {
         let clock = ContinuousClock()
         let loadStart = clock.now
         let model = try modelOptions.load()
-        let loadMilliseconds = loadStart.duration(to: clock.now).milliseconds
+        let loadMilliseconds = loadStart.duration(to: clock.now).inMilliseconds
 
         let promptText: String
         if raw {

@@ -110,11 +110,11 @@ public final class Generator {
         var (logits, processed) = try prefill(prompt)
         var timings = GenerationTimings()
         timings.promptTokens = processed
-        timings.promptMilliseconds = promptStart.duration(to: clock.now).milliseconds
+        timings.promptMilliseconds = promptStart.duration(to: clock.now).inMilliseconds
 
         var sampler = Sampler(options.sampling)
         var decoder = Tokenizer.StreamingDecoder(tokenizer: model.tokenizer)
-        var stops = StopSequenceMatcher(options.stop)
+        var stops = StopSequenceMatcher(stops: options.stop)
         var generated: [Int] = []
         var text = ""
         var finish = FinishReason.length
@@ -137,9 +137,9 @@ public final class Generator {
                 finish = .stop
                 break
             }
-            let (safe, hit) = stops.append(decoder.append(next))
-            emit(safe)
-            if hit {
+            let piece = stops.feed(decoder.append(next))
+            emit(piece.text)
+            if piece.stopped {
                 finish = .stop
                 hitStopString = true
                 break
@@ -149,18 +149,19 @@ public final class Generator {
             cachedTokens.append(next)
         }
         if !hitStopString {
-            let (safe, hit) = stops.append(decoder.finish())
-            emit(safe)
-            if !hit { emit(stops.finish()) }
+            let piece = stops.feed(decoder.finish())
+            emit(piece.text)
+            if !piece.stopped { emit(stops.finish()) }
         }
         timings.generatedTokens = generated.count
-        timings.generationMilliseconds = generationStart.duration(to: clock.now).milliseconds
+        timings.generationMilliseconds = generationStart.duration(to: clock.now).inMilliseconds
         return GenerationResult(text: text, promptTokens: prompt, tokens: generated, finishReason: finish, timings: timings)
     }
 }
 
 extension Duration {
-    var milliseconds: Double {
+    /// The duration in milliseconds.
+    public var inMilliseconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) * 1000 + Double(attoseconds) / 1e15
     }

@@ -14,7 +14,8 @@ public final class LanguageModel: Sendable {
     public init(path: String) throws {
         let gguf = try GGUFFile(path: path)
         transformer = try Transformer(gguf: gguf)
-        tokenizer = try Self.tokenizer(gguf: gguf)
+        let tokenizer = try Self.tokenizer(gguf: gguf)
+        self.tokenizer = tokenizer
         chatTemplate = gguf["tokenizer.chat_template"]?.string
         var stops = Set(["<|im_end|>", "<|endoftext|>"].compactMap { tokenizer.id(of: $0) })
         if let eos = gguf["tokenizer.ggml.eos_token_id"]?.integer, eos < transformer.config.vocabularySize {
