@@ -139,15 +139,15 @@ enum Q3_KBlocks: BlockDecoder {
     @inline(__always)
     static func decode(_ block: UnsafeRawPointer, _ body: (Int, SIMD16<Float>) -> Void) {
         let d = block.half(108)
-        for half in 0..<2 {
-            let hmask = block.bytes16(16 * half)
-            for n in 0..<2 {
+        for n in 0..<2 {
+            for half in 0..<2 {
+                let hmask = block.bytes16(16 * half)
                 let qs = block.bytes16(32 + 32 * n + 16 * half)
                 for j in 0..<4 {
                     let dl = SIMD16<Float>(repeating: d * Float(scale(block, 8 * n + 2 * j + half)))
                     // low | high << 2 is q + 4, in 0...7; subtracting 4 in float is exact.
-                    let high = bitSet(hmask, SIMD16<UInt8>(repeating: UInt8(1) << UInt8(4 * n + j)))
-                    let q = ((qs &>> UInt8(2 * j)) & 3) | (high &<< 2)
+                    let high = sixteenWhereSet(hmask, SIMD16<UInt8>(repeating: UInt8(1) << UInt8(4 * n + j)))
+                    let q = ((qs &>> UInt8(2 * j)) & 3) | (high &>> 2)
                     body(128 * n + 32 * j + 16 * half, (floats(q) - 4) * dl)
                 }
             }
@@ -284,18 +284,18 @@ enum Q5_KBlocks: BlockDecoder {
     static func decode(_ block: UnsafeRawPointer, _ body: (Int, SIMD16<Float>) -> Void) {
         let d = block.half(0)
         let dmin = block.half(2)
-        for half in 0..<2 {
-            let qh = block.bytes16(16 + 16 * half)
-            for j in 0..<4 {
-                let (sc1, m1) = scaleMinK4(2 * j, block + 4)
-                let (sc2, m2) = scaleMinK4(2 * j + 1, block + 4)
-                let d1 = SIMD16<Float>(repeating: d * Float(sc1)), min1 = SIMD16<Float>(repeating: dmin * Float(m1))
-                let d2 = SIMD16<Float>(repeating: d * Float(sc2)), min2 = SIMD16<Float>(repeating: dmin * Float(m2))
+        for j in 0..<4 {
+            let (sc1, m1) = scaleMinK4(2 * j, block + 4)
+            let (sc2, m2) = scaleMinK4(2 * j + 1, block + 4)
+            let d1 = SIMD16<Float>(repeating: d * Float(sc1)), min1 = SIMD16<Float>(repeating: dmin * Float(m1))
+            let d2 = SIMD16<Float>(repeating: d * Float(sc2)), min2 = SIMD16<Float>(repeating: dmin * Float(m2))
+            let bit1 = SIMD16<UInt8>(repeating: UInt8(1) << UInt8(2 * j))
+            let bit2 = SIMD16<UInt8>(repeating: UInt8(2) << UInt8(2 * j))
+            for half in 0..<2 {
+                let qh = block.bytes16(16 + 16 * half)
                 let ql = block.bytes16(48 + 32 * j + 16 * half)
-                let high1 = bitSet(qh, SIMD16<UInt8>(repeating: UInt8(1) << UInt8(2 * j))) &<< 4
-                let high2 = bitSet(qh, SIMD16<UInt8>(repeating: UInt8(2) << UInt8(2 * j))) &<< 4
-                body(64 * j + 16 * half, floats((ql & 0x0F) | high1) * d1 - min1)
-                body(64 * j + 32 + 16 * half, floats((ql &>> 4) | high2) * d2 - min2)
+                body(64 * j + 16 * half, floats((ql & 0x0F) | sixteenWhereSet(qh, bit1)) * d1 - min1)
+                body(64 * j + 32 + 16 * half, floats((ql &>> 4) | sixteenWhereSet(qh, bit2)) * d2 - min2)
             }
         }
     }
@@ -358,6 +358,7 @@ enum Q6_KBlocks: BlockDecoder {
                 let b = block.bytes16(64 * n + 32 + 16 * half)
                 let h = block.bytes16(128 + 32 * n + 16 * half)
                 // Sub-block k of this 16-lane column: weights 128n + 32k + 16half + (0..<16).
+                @inline(__always)
                 func emit(_ k: Int, _ q: SIMD16<UInt8>) {
                     let scale = Float(block.load(fromByteOffset: 192 + 8 * n + half + 2 * k, as: Int8.self))
                     let dl = SIMD16<Float>(repeating: d * scale)

@@ -14,7 +14,7 @@ private let laneBits = SIMD16<UInt8>(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16
 private func fifthBits(_ low: UInt8, _ high: UInt8) -> SIMD16<UInt8> {
     let bytes = SIMD16<UInt8>(low, low, low, low, low, low, low, low,
                               high, high, high, high, high, high, high, high)
-    return bitSet(bytes, laneBits) &<< 4
+    return sixteenWhereSet(bytes, laneBits)
 }
 
 // MARK: - Q4_0

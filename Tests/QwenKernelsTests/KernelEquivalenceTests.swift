@@ -67,7 +67,7 @@ final class KernelEquivalenceTests: XCTestCase {
     func testPrintTimings() {
         var rng = SeededGenerator(seed: 4)
         let count = 4096
-        let rows = 64
+        let rows = 256
         let x = (0 ..< count).map { _ in Float.random(in: -1 ... 1, using: &rng) }
         var out = [Float](repeating: 0, count: count)
         func seconds(_ body: () -> Void) -> Double {
@@ -89,8 +89,8 @@ final class KernelEquivalenceTests: XCTestCase {
                     { sink += dot(type, $0, x, count: count) },
                 ]
                 return each.map { kernel in
-                    kernel(base)  // warm up
-                    return seconds { for r in 0 ..< rows { kernel(base + r * rowBytes) } }
+                    // Best of 3 passes over the rows.
+                    (0 ..< 3).map { _ in seconds { for r in 0 ..< rows { kernel(base + r * rowBytes) } } }.min() ?? 0
                 }
             }
             let rates = times.map { Double(rows * count) / $0 / 1e9 }
