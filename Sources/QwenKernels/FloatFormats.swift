@@ -97,11 +97,14 @@ func floatsFromBFloat16(_ v: SIMD16<UInt16>) -> SIMD16<Float> {
     return unsafeBitCast(bits &<< 16, to: SIMD16<Float>.self)
 }
 
-/// 1 in each lane whose byte has any bit of `mask` set, else 0. (`min` instead of a compare
-/// keeps this in plain byte arithmetic: vpand + vpminub.)
+/// 16 in each lane whose byte has any bit of `mask` set, else 0 (a 5th quant bit, in place).
+///
+/// With `m = v & mask` in 0...128: `m + 127` reaches bit 7 exactly when m != 0, and bit 7
+/// shifted right by 3 is 16. Plain byte arithmetic (vpand, vpaddb, vpsrlw) where the stdlib's
+/// `pointwiseMin` and mask-select helpers compiled to out-of-line calls.
 @inline(__always)
-func bitSet(_ v: SIMD16<UInt8>, _ mask: SIMD16<UInt8>) -> SIMD16<UInt8> {
-    pointwiseMin(v & mask, SIMD16<UInt8>(repeating: 1))
+func sixteenWhereSet(_ v: SIMD16<UInt8>, _ mask: SIMD16<UInt8>) -> SIMD16<UInt8> {
+    (((v & mask) &+ 0x7F) & 0x80) &>> 3
 }
 
 // MARK: - F32

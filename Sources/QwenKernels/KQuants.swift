@@ -128,26 +128,33 @@ enum Q3_KBlocks: BlockDecoder {
     static let weightsPerBlock = 256
     static let bytesPerBlock = 110
 
-    /// Sub-block scale k, already minus 32 (see the layout above).
+    /// All 16 sub-block scales, already minus 32, as floats (exact), with ggml's unpacking
+    /// done on four 32-bit lanes at once: lane i holds scales 4i ..< 4i + 4.
     @inline(__always)
-    static func scale(_ block: UnsafeRawPointer, _ k: Int) -> Int32 {
-        let low = k < 8 ? block.byte(96 + k) & 0x0F : block.byte(96 + k - 8) >> 4
-        let high = (block.byte(96 + 8 + k % 4) >> UInt8(2 * (k / 4))) & 3
-        return Int32(low | high << 4) - 32
+    static func scales(_ block: UnsafeRawPointer) -> SIMD16<Float> {
+        // Two loads, not one 16-byte load: the block ends 14 bytes after the scales.
+        let low8 = unsafeBitCast(block.loadUnaligned(fromByteOffset: 96, as: UInt64.self), to: SIMD2<UInt32>.self)
+        let high4 = block.loadUnaligned(fromByteOffset: 104, as: UInt32.self)
+        let low = SIMD4<UInt32>(low8[0], low8[1], low8[0], low8[1]) &>> SIMD4<UInt32>(0, 0, 4, 4)
+        let high = SIMD4<UInt32>(repeating: high4) &>> SIMD4<UInt32>(0, 2, 4, 6)
+        let unpacked = (low & 0x0F0F_0F0F) | ((high & 0x0303_0303) &<< 4)
+        return floats(unsafeBitCast(unpacked, to: SIMD16<UInt8>.self)) - 32
     }
 
     @inline(__always)
     static func decode(_ block: UnsafeRawPointer, _ body: (Int, SIMD16<Float>) -> Void) {
-        let d = block.half(108)
-        for half in 0..<2 {
-            let hmask = block.bytes16(16 * half)
-            for n in 0..<2 {
+        // d * (scale - 32) per sub-block, computed as the reference does: the scale is an
+        // exact float and there is one rounding, in the multiply.
+        let dls = scales(block) * block.half(108)
+        for n in 0..<2 {
+            for half in 0..<2 {
+                let hmask = block.bytes16(16 * half)
                 let qs = block.bytes16(32 + 32 * n + 16 * half)
                 for j in 0..<4 {
-                    let dl = SIMD16<Float>(repeating: d * Float(scale(block, 8 * n + 2 * j + half)))
+                    let dl = SIMD16<Float>(repeating: dls[8 * n + 2 * j + half])
                     // low | high << 2 is q + 4, in 0...7; subtracting 4 in float is exact.
-                    let high = bitSet(hmask, SIMD16<UInt8>(repeating: UInt8(1) << UInt8(4 * n + j)))
-                    let q = ((qs &>> UInt8(2 * j)) & 3) | (high &<< 2)
+                    let high = sixteenWhereSet(hmask, SIMD16<UInt8>(repeating: UInt8(1) << UInt8(4 * n + j)))
+                    let q = ((qs &>> UInt8(2 * j)) & 3) | (high &>> 2)
                     body(128 * n + 32 * j + 16 * half, (floats(q) - 4) * dl)
                 }
             }
@@ -172,6 +179,19 @@ func scaleMinK4(_ j: Int, _ scales: UnsafeRawPointer) -> (scale: UInt8, min: UIn
         return ((scales.byte(j + 4) & 0x0F) | ((scales.byte(j - 4) >> 6) << 4),
                 (scales.byte(j + 4) >> 4) | ((scales.byte(j) >> 6) << 4))
     }
+}
+
+/// All 8 scales (lanes 0..<8) and mins (lanes 8..<16) of `scaleMinK4`, as exact floats,
+/// unpacked on four 32-bit lanes at once. With A, B, C the three 4-byte groups:
+/// scales 0..<4 = A & 63, scales 4..<8 = C & 0xF | (A >> 6) << 4,
+/// mins 0..<4 = B & 63, mins 4..<8 = C >> 4 | (B >> 6) << 4.
+@inline(__always)
+func scalesAndMinsK4(_ scales: UnsafeRawPointer) -> SIMD16<Float> {
+    let ab = unsafeBitCast(scales.loadUnaligned(as: UInt64.self), to: SIMD2<UInt32>.self)
+    let a = ab[0], b = ab[1], c = scales.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+    let low = SIMD4<UInt32>(a, c, b, c >> 4) & SIMD4<UInt32>(0x3F3F_3F3F, 0x0F0F_0F0F, 0x3F3F_3F3F, 0x0F0F_0F0F)
+    let high = (SIMD4<UInt32>(0, a >> 6, 0, b >> 6) & 0x0303_0303) &<< 4
+    return floats(unsafeBitCast(low | high, to: SIMD16<UInt8>.self))
 }
 
 // MARK: - Q4_K
@@ -217,13 +237,13 @@ enum Q4_KBlocks: BlockDecoder {
 
     @inline(__always)
     static func decode(_ block: UnsafeRawPointer, _ body: (Int, SIMD16<Float>) -> Void) {
-        let d = block.half(0)
-        let dmin = block.half(2)
+        // d * scale and dmin * min for all 8 sub-blocks, one rounding each as in the reference.
+        let scaleMins = scalesAndMinsK4(block + 4)
+        let ds = scaleMins.lowHalf * block.half(0)
+        let mins = scaleMins.highHalf * block.half(2)
         for j in 0..<4 {
-            let (sc1, m1) = scaleMinK4(2 * j, block + 4)
-            let (sc2, m2) = scaleMinK4(2 * j + 1, block + 4)
-            let d1 = SIMD16<Float>(repeating: d * Float(sc1)), min1 = SIMD16<Float>(repeating: dmin * Float(m1))
-            let d2 = SIMD16<Float>(repeating: d * Float(sc2)), min2 = SIMD16<Float>(repeating: dmin * Float(m2))
+            let d1 = SIMD16<Float>(repeating: ds[2 * j]), min1 = SIMD16<Float>(repeating: mins[2 * j])
+            let d2 = SIMD16<Float>(repeating: ds[2 * j + 1]), min2 = SIMD16<Float>(repeating: mins[2 * j + 1])
             for half in 0..<2 {
                 let qs = block.bytes16(16 + 32 * j + 16 * half)
                 body(64 * j + 16 * half, floats(qs & 0x0F) * d1 - min1)
@@ -282,20 +302,20 @@ enum Q5_KBlocks: BlockDecoder {
 
     @inline(__always)
     static func decode(_ block: UnsafeRawPointer, _ body: (Int, SIMD16<Float>) -> Void) {
-        let d = block.half(0)
-        let dmin = block.half(2)
-        for half in 0..<2 {
-            let qh = block.bytes16(16 + 16 * half)
-            for j in 0..<4 {
-                let (sc1, m1) = scaleMinK4(2 * j, block + 4)
-                let (sc2, m2) = scaleMinK4(2 * j + 1, block + 4)
-                let d1 = SIMD16<Float>(repeating: d * Float(sc1)), min1 = SIMD16<Float>(repeating: dmin * Float(m1))
-                let d2 = SIMD16<Float>(repeating: d * Float(sc2)), min2 = SIMD16<Float>(repeating: dmin * Float(m2))
+        // d * scale and dmin * min for all 8 sub-blocks, one rounding each as in the reference.
+        let scaleMins = scalesAndMinsK4(block + 4)
+        let ds = scaleMins.lowHalf * block.half(0)
+        let mins = scaleMins.highHalf * block.half(2)
+        for j in 0..<4 {
+            let d1 = SIMD16<Float>(repeating: ds[2 * j]), min1 = SIMD16<Float>(repeating: mins[2 * j])
+            let d2 = SIMD16<Float>(repeating: ds[2 * j + 1]), min2 = SIMD16<Float>(repeating: mins[2 * j + 1])
+            let bit1 = SIMD16<UInt8>(repeating: UInt8(1) << UInt8(2 * j))
+            let bit2 = SIMD16<UInt8>(repeating: UInt8(2) << UInt8(2 * j))
+            for half in 0..<2 {
+                let qh = block.bytes16(16 + 16 * half)
                 let ql = block.bytes16(48 + 32 * j + 16 * half)
-                let high1 = bitSet(qh, SIMD16<UInt8>(repeating: UInt8(1) << UInt8(2 * j))) &<< 4
-                let high2 = bitSet(qh, SIMD16<UInt8>(repeating: UInt8(2) << UInt8(2 * j))) &<< 4
-                body(64 * j + 16 * half, floats((ql & 0x0F) | high1) * d1 - min1)
-                body(64 * j + 32 + 16 * half, floats((ql &>> 4) | high2) * d2 - min2)
+                body(64 * j + 16 * half, floats((ql & 0x0F) | sixteenWhereSet(qh, bit1)) * d1 - min1)
+                body(64 * j + 32 + 16 * half, floats((ql &>> 4) | sixteenWhereSet(qh, bit2)) * d2 - min2)
             }
         }
     }
@@ -358,6 +378,7 @@ enum Q6_KBlocks: BlockDecoder {
                 let b = block.bytes16(64 * n + 32 + 16 * half)
                 let h = block.bytes16(128 + 32 * n + 16 * half)
                 // Sub-block k of this 16-lane column: weights 128n + 32k + 16half + (0..<16).
+                @inline(__always)
                 func emit(_ k: Int, _ q: SIMD16<UInt8>) {
                     let scale = Float(block.load(fromByteOffset: 192 + 8 * n + half + 2 * k, as: Int8.self))
                     let dl = SIMD16<Float>(repeating: d * scale)

@@ -12,9 +12,9 @@ final class KernelEquivalenceTests: XCTestCase {
             let bytes = randomBlocks(type, blocks: blocks, using: &rng)
             var expected = [Float](repeating: .nan, count: count)
             var actual = [Float](repeating: .nan, count: count)
-            bytes.withUnsafeBytes { src in
-                dequantizeReference(type, src.baseAddress!, &expected, count: count)
-                dequantize(type, src.baseAddress!, &actual, count: count)
+            withBase(bytes) { src in
+                dequantizeReference(type, src, &expected, count: count)
+                dequantize(type, src, &actual, count: count)
             }
             let mismatch = expected.indices.first { expected[$0].bitPattern != actual[$0].bitPattern }
             XCTAssertNil(mismatch, "\(type): first mismatch at \(mismatch ?? -1)")
@@ -30,10 +30,9 @@ final class KernelEquivalenceTests: XCTestCase {
             let bytes = randomBlocks(type, blocks: blocks, using: &rng)
             let x = (0 ..< count).map { _ in Float.random(in: -2 ... 2, using: &rng) }
             var weights = [Float](repeating: 0, count: count)
-            let (expected, actual) = bytes.withUnsafeBytes { src in
-                dequantizeReference(type, src.baseAddress!, &weights, count: count)
-                return (dotReference(type, src.baseAddress!, x, count: count),
-                        dot(type, src.baseAddress!, x, count: count))
+            let (expected, actual) = withBase(bytes) { src in
+                dequantizeReference(type, src, &weights, count: count)
+                return (dotReference(type, src, x, count: count), dot(type, src, x, count: count))
             }
             // Only the summation order differs (and FMA rounding), so the error is bounded by
             // a few ulps of the sum of |terms|.
@@ -67,7 +66,7 @@ final class KernelEquivalenceTests: XCTestCase {
     func testPrintTimings() {
         var rng = SeededGenerator(seed: 4)
         let count = 4096
-        let rows = 64
+        let rows = 256
         let x = (0 ..< count).map { _ in Float.random(in: -1 ... 1, using: &rng) }
         var out = [Float](repeating: 0, count: count)
         func seconds(_ body: () -> Void) -> Double {
@@ -80,8 +79,7 @@ final class KernelEquivalenceTests: XCTestCase {
             let bytes = randomBlocks(type, blocks: rows * count / type.blockSize, using: &rng)
             let rowBytes = type.rowBytes(count: count) ?? 0
             var sink: Float = 0
-            let times = bytes.withUnsafeBytes { raw -> [Double] in
-                let base = raw.baseAddress!
+            let times = withBase(bytes) { base -> [Double] in
                 let each: [(UnsafeRawPointer) -> Void] = [
                     { dequantizeReference(type, $0, &out, count: count) },
                     { dequantize(type, $0, &out, count: count) },
@@ -89,8 +87,8 @@ final class KernelEquivalenceTests: XCTestCase {
                     { sink += dot(type, $0, x, count: count) },
                 ]
                 return each.map { kernel in
-                    kernel(base)  // warm up
-                    return seconds { for r in 0 ..< rows { kernel(base + r * rowBytes) } }
+                    // Best of 3 passes over the rows.
+                    (0 ..< 3).map { _ in seconds { for r in 0 ..< rows { kernel(base + r * rowBytes) } } }.min() ?? 0
                 }
             }
             let rates = times.map { Double(rows * count) / $0 / 1e9 }

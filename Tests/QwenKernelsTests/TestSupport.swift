@@ -61,3 +61,11 @@ func randomBlocks(_ type: GGMLType, blocks: Int, using rng: inout SeededGenerato
     }
     return bytes
 }
+
+/// Runs `body` with the address of a non-empty byte array.
+func withBase<R>(_ bytes: [UInt8], _ body: (UnsafeRawPointer) throws -> R) rethrows -> R {
+    try bytes.withUnsafeBytes { raw in
+        guard let base = raw.baseAddress else { preconditionFailure("empty test buffer") }
+        return try body(base)
+    }
+}
