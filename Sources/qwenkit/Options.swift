@@ -46,7 +46,7 @@ struct SamplingOptions: ParsableArguments {
     @Option(help: "Keep only the K most likely tokens (0: off).") var topK: Int = 20
     @Option(help: "Keep the smallest set of tokens whose probability reaches P (1: off).") var topP: Float = 0.8
     @Option(help: "Drop tokens less likely than M × the most likely one (0: off).") var minP: Float = 0
-    @Option(help: "Divide the logits of recent tokens by R (1: off).") var repeatPenalty: Float = 1.05
+    @Option(help: "Divide the logits of recent tokens by R (1: off).") var repeatPenalty: Float = 1
     @Option(help: "Subtract P from the logits of tokens already generated.") var presencePenalty: Float = 0
     @Option(help: "Random seed; the same seed and settings give the same tokens.") var seed: UInt64?
     @Option(help: "Stop before this text (repeatable).") var stop: [String] = []

@@ -10,15 +10,17 @@ final class GGUFTokenizerTests: XCTestCase {
             .split(separator: "\n")
         XCTAssertGreaterThan(lines.count, 200)
         for line in lines {
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
-            guard let text = object["text"] as? String, let ids = object["ids"] as? [Int],
-                  let decoded = object["decoded"] as? String else {
+            // JSONValue, not JSONSerialization: Foundation drops a leading U+FEFF from strings.
+            let object = try JSONValue.parse(Array(line.utf8))
+            guard let text = object["text"]?.stringValue, let decoded = object["decoded"]?.stringValue,
+                  let ids = object["ids"]?.arrayValue?.compactMap(\.intValue) else {
                 XCTFail("malformed case: \(line.prefix(80))")
                 continue
             }
-            let split = object["split_special_tokens"] as? Bool ?? false
-            XCTAssertEqual(model.tokenizer.encode(text, splitSpecialTokens: split), ids, "case \(object["id"] ?? "?")")
-            XCTAssertEqual(model.tokenizer.decode(ids), decoded, "case \(object["id"] ?? "?")")
+            let id = object["id"]?.intValue ?? -1
+            let split = object["split_special_tokens"]?.boolValue ?? false
+            XCTAssertEqual(model.tokenizer.encode(text, splitSpecialTokens: split), ids, "case \(id)")
+            XCTAssertEqual(model.tokenizer.decode(ids), decoded, "case \(id)")
         }
     }
 }
