@@ -11,15 +11,19 @@ public typealias _QKBlockDot = (qk_v8f, UnsafeRawPointer?, UnsafeRawPointer?) ->
 @inline(__always)
 private func rowDot(_ blocks: Int, _ wStride: Int, _ xStride: Int,
                     _ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ f: _QKBlockDot) -> Float {
-    // Two accumulators hide the FMA latency of the short (32-weight) blocks.
+    // Two accumulators hide the FMA latency of the short (32-weight) blocks. Pointer bumps
+    // instead of `i * stride` keep overflow checks out of the loop.
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-    var i = 0
-    while i + 1 < blocks {
-        a0 = f(a0, w + i * wStride, x + i * xStride)
-        a1 = f(a1, w + (i + 1) * wStride, x + (i + 1) * xStride)
-        i += 2
+    var wp = w, xp = x
+    var n = blocks
+    while n >= 2 {
+        a0 = f(a0, wp, xp)
+        a1 = f(a1, wp + wStride, xp + xStride)
+        wp += 2 &* wStride
+        xp += 2 &* xStride
+        n &-= 2
     }
-    if i < blocks { a0 = f(a0, w + i * wStride, x + i * xStride) }
+    if n > 0 { a0 = f(a0, wp, xp) }
     return qk_hsum8(a0 + a1)
 }
 
