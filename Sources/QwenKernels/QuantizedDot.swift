@@ -57,6 +57,73 @@ public func dotQuantized(_ weight: GGMLType, _ row: UnsafeRawPointer, _ xq: Unsa
     }
 }
 
+// MARK: - Several activation rows per weight row (prefill)
+
+@inline(__always)
+private func rowDot4(_ blocks: Int, _ wStride: Int, _ xStride: Int, _ w: UnsafeRawPointer,
+                     _ x: UnsafeRawPointer, _ xqStride: Int, _ f: _QKBlockDot) -> SIMD4<Float> {
+    // Each weight block is loaded once and dotted against 4 activation rows; the helpers inline,
+    // so the compiler can also share the weight unpacking between the 4 calls.
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+    var wp = w, xp = x
+    for _ in 0..<blocks {
+        a0 = f(a0, wp, xp)
+        a1 = f(a1, wp, xp + xqStride)
+        a2 = f(a2, wp, xp + 2 &* xqStride)
+        a3 = f(a3, wp, xp + 3 &* xqStride)
+        wp += wStride
+        xp += xStride
+    }
+    return SIMD4(qk_hsum8(a0), qk_hsum8(a1), qk_hsum8(a2), qk_hsum8(a3))
+}
+
+@inline(__always)
+private func rowsDot(_ nb: Int, _ ws: Int, _ xs: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer,
+                     _ xqStride: Int, _ n: Int, _ out: UnsafeMutablePointer<Float>, _ outStride: Int,
+                     _ f: _QKBlockDot) {
+    var r = 0
+    while r + 4 <= n {
+        let v = rowDot4(nb, ws, xs, w, x + r &* xqStride, xqStride, f)
+        out[r &* outStride] = v[0]
+        out[(r + 1) &* outStride] = v[1]
+        out[(r + 2) &* outStride] = v[2]
+        out[(r + 3) &* outStride] = v[3]
+        r += 4
+    }
+    while r < n {
+        out[r &* outStride] = rowDot(nb, ws, xs, w, x + r &* xqStride, f)
+        r += 1
+    }
+}
+
+/// One weight row · `rows` quantized activation rows, for prefill: reads each weight block once
+/// (from memory) for up to 4 activation rows at a time.
+///
+/// Activation row `r` starts at `xq + r * xqStride` (bytes; each row as written by
+/// `quantizeActivations` for `count` values in `activationType(for: weight)` format), and its
+/// result goes to `out[r * outStride]`. Each result equals `dotQuantized(weight, row, xq_r,
+/// count: count)` up to float summation order. No allocation.
+public func dotQuantizedRows(_ weight: GGMLType, _ row: UnsafeRawPointer, _ xq: UnsafeRawPointer,
+                             xqStride: Int, rows: Int, count: Int,
+                             into out: UnsafeMutablePointer<Float>, outStride: Int = 1) {
+    let (nb, act) = checkShapes(weight, count)
+    precondition(rows >= 0 && xqStride >= act.bytesPerBlock * nb, "activation rows overlap")
+    let ws = weight.bytesPerBlock, xs = act.bytesPerBlock
+    switch weight {
+    case .q4_K: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q4_K_q8_K)
+    case .q6_K: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q6_K_q8_K)
+    case .q5_0: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q5_0_q8_0)
+    case .q8_0: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q8_0_q8_0)
+    case .q5_K: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q5_K_q8_K)
+    case .q4_0: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q4_0_q8_0)
+    case .q2_K: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q2_K_q8_K)
+    case .q3_K: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q3_K_q8_K)
+    case .q4_1: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q4_1_q8_1)
+    case .q5_1: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q5_1_q8_1)
+    default: preconditionFailure("unreachable")
+    }
+}
+
 // MARK: - Scalar reference (ggml's generic C semantics)
 
 @inline(__always) private func f16(_ p: UnsafeRawPointer, _ o: Int) -> Float {

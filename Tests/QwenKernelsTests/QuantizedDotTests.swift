@@ -326,3 +326,37 @@ final class QuantizedDotTests: XCTestCase {
         XCTAssertEqual(Int8(bitPattern: q0[4]), -3)
     }
 }
+
+final class QuantizedDotRowsTests: XCTestCase {
+    func testRowsMatchSingleRowDots() {
+        var rng = SeededRNG(seed: 0x5EED_0003)
+        for t in integerTypes {
+            let act = activationType(for: t)!
+            let count = 2 * 256
+            let w = randomWeights(t, blocks: count / t.blockSize, rng: &rng)
+            for n in [1, 4, 7] {
+                let rowBytes = act.rowBytes(count: count)!
+                let stride = rowBytes + 16   // padded rows
+                var xq = [UInt8](repeating: 0, count: n * stride)
+                for r in 0..<n {
+                    let q = quantized(randomActivations(count: count, rng: &rng), as: act)
+                    xq.replaceSubrange((r * stride)..<(r * stride + rowBytes), with: q)
+                }
+                var out = [Float](repeating: .nan, count: 2 * n)
+                w.withUnsafeBytes { wp in
+                    xq.withUnsafeBytes { xp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            dotQuantizedRows(t, wp.baseAddress!, xp.baseAddress!, xqStride: stride, rows: n,
+                                             count: count, into: op.baseAddress!, outStride: 2)
+                        }
+                        for r in 0..<n {
+                            let single = dotQuantized(t, wp.baseAddress!, xp.baseAddress! + r * stride, count: count)
+                            XCTAssertEqual(out[2 * r], single, accuracy: 1e-4 * max(1, abs(single)), "\(t) n=\(n) r=\(r)")
+                            XCTAssertTrue(out[2 * r + 1].isNaN)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
