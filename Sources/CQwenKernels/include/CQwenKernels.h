@@ -50,6 +50,19 @@ static inline float qk_f16(const void *p) {
 #endif
 }
 
+/// f16(a) * f16(b). Both halves go through one 32-bit GPR -> vmovd (upper lanes zeroed):
+/// a lone `_cvtsh_ss` compiles to `vpinsrw` into a free register (often the loop's accumulator),
+/// a false dependency that serialized the 32-weight block loops.
+static inline float qk_f16_mul(const void *a, const void *b) {
+    uint16_t ha, hb; memcpy(&ha, a, 2); memcpy(&hb, b, 2);
+#if defined(__F16C__)
+    const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)ha | ((uint32_t)hb << 16))));
+    return _mm_cvtss_f32(_mm_mul_ss(f, _mm_movehdup_ps(f)));
+#else
+    return qk_f16(&ha) * qk_f16(&hb);
+#endif
+}
+
 /// Horizontal sum of an accumulator.
 static inline float qk_hsum8(qk_v8f v) {
 #if defined(QK_X86)
@@ -158,7 +171,7 @@ static inline void qk_scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
 /// Q8_0 weights x Q8_0 activations.
 static inline qk_v8f qk_dot_q8_0_q8_0(qk_v8f acc, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
-    const float d = qk_f16(x) * qk_f16(y);
+    const float d = qk_f16_mul(x, y);
 #if defined(QK_X86)
     const __m256i s = qk_dot_i8(_mm256_setzero_si256(), qk_load256(x + 2), qk_load256(y + 2));
     return (qk_v8f)_mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), (__m256)acc);
@@ -172,7 +185,7 @@ static inline qk_v8f qk_dot_q8_0_q8_0(qk_v8f acc, const void *vx, const void *vy
 /// Q4_0 weights x Q8_0 activations.
 static inline qk_v8f qk_dot_q4_0_q8_0(qk_v8f acc, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
-    const float d = qk_f16(x) * qk_f16(y);
+    const float d = qk_f16_mul(x, y);
 #if defined(QK_X86)
     const __m256i qx = _mm256_sub_epi8(qk_nibbles32(x + 2), _mm256_set1_epi8(8));
     const __m256i s = qk_dot_i8(_mm256_setzero_si256(), qx, qk_load256(y + 2));
@@ -190,7 +203,7 @@ static inline qk_v8f qk_dot_q4_0_q8_0(qk_v8f acc, const void *vx, const void *vy
 /// Q5_0 weights x Q8_0 activations.
 static inline qk_v8f qk_dot_q5_0_q8_0(qk_v8f acc, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
-    const float d = qk_f16(x) * qk_f16(y);
+    const float d = qk_f16_mul(x, y);
 #if defined(QK_X86)
     __m256i qx = qk_nibbles32(x + 6);
 #if defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -216,12 +229,13 @@ static inline qk_v8f qk_dot_q5_0_q8_0(qk_v8f acc, const void *vx, const void *vy
 /// Q4_1 weights x Q8_1 activations.
 static inline qk_v8f qk_dot_q4_1_q8_1(qk_v8f acc, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
-    const float d = qk_f16(x) * qk_f16(y);
-    const float ms = qk_f16(x + 2) * qk_f16(y + 2);
+    const float d = qk_f16_mul(x, y);
+    const float ms = qk_f16_mul(x + 2, y + 2);
 #if defined(QK_X86)
     const __m256i s = qk_dpbusd(_mm256_setzero_si256(), qk_nibbles32(x + 4), qk_load256(y + 4));
-    const __m256 a = _mm256_add_ps((__m256)acc, _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, ms));
-    return (qk_v8f)_mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), a);
+    // Off the accumulator's dependency chain: one add per block on acc.
+    const __m256 t = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, ms));
+    return (qk_v8f)_mm256_add_ps((__m256)acc, t);
 #else
     int s = 0;
     for (int j = 0; j < 16; ++j) {
@@ -235,8 +249,8 @@ static inline qk_v8f qk_dot_q4_1_q8_1(qk_v8f acc, const void *vx, const void *vy
 /// Q5_1 weights x Q8_1 activations.
 static inline qk_v8f qk_dot_q5_1_q8_1(qk_v8f acc, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx, *y = (const uint8_t *)vy;
-    const float d = qk_f16(x) * qk_f16(y);
-    const float ms = qk_f16(x + 2) * qk_f16(y + 2);
+    const float d = qk_f16_mul(x, y);
+    const float ms = qk_f16_mul(x + 2, y + 2);
 #if defined(QK_X86)
     __m256i qx = qk_nibbles32(x + 8);
 #if defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -246,8 +260,9 @@ static inline qk_v8f qk_dot_q5_1_q8_1(qk_v8f acc, const void *vx, const void *vy
     qx = _mm256_or_si256(qx, _mm256_and_si256(qk_bytes_from_bits32(x + 4), _mm256_set1_epi8(0x10)));
 #endif
     const __m256i s = qk_dpbusd(_mm256_setzero_si256(), qx, qk_load256(y + 4));
-    const __m256 a = _mm256_add_ps((__m256)acc, _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, ms));
-    return (qk_v8f)_mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), a);
+    // Off the accumulator's dependency chain: one add per block on acc.
+    const __m256 t = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, ms));
+    return (qk_v8f)_mm256_add_ps((__m256)acc, t);
 #else
     uint32_t qh; memcpy(&qh, x + 4, 4);
     int s = 0;
