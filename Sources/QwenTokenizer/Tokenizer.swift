@@ -168,9 +168,8 @@ public struct Tokenizer: Sendable {
     private func encodeSegment(_ segment: ArraySlice<UInt8>, into output: inout [Int]) {
         var utf8 = Array(segment)
         var string = String(decoding: utf8, as: UTF8.self)
-        // ASCII is always in NFC; skipping it saves a Foundation round trip for most text.
-        if storage.normalizeNFC && !utf8.allSatisfy({ $0 < 0x80 }) {
-            string = string.precomposedStringWithCanonicalMapping
+        if storage.normalizeNFC {
+            string = Normalization.nfc(string)
             utf8 = Array(string.utf8)
         }
         let scalars = Array(string.unicodeScalars)
