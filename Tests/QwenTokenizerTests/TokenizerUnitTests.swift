@@ -159,6 +159,9 @@ final class TokenizerUnitTests: XCTestCase {
         assertThrows(try Tokenizer(tokenizerJSON: tokenizerJSON { root in
             var model = self.model(root); model["vocab"] = ["a": "zero"]; root["model"] = model
         }, tokenizerConfigJSON: nil), mentioning: "model.vocab")
+        assertThrows(try Tokenizer(tokenizerJSON: tokenizerJSON { root in
+            var model = self.model(root); model["vocab"] = ["a": 2_000_000_000]; model["merges"] = []; root["model"] = model
+        }, tokenizerConfigJSON: nil), mentioning: "model.vocab")
         assertThrows(try Tokenizer(tokenizerJSON: tokenizerJSON { $0["added_tokens"] = [["content": "<x>"]] },
                                    tokenizerConfigJSON: nil), mentioning: "added_tokens[0].id")
         assertThrows(try Tokenizer(tokenizerJSON: tokenizerJSON { $0["normalizer"] = ["type": "NFKC"] },
