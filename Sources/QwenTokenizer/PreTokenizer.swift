@@ -30,15 +30,28 @@ enum PreTokenizer {
         }
         let properties = scalar.properties
         if properties.isWhitespace { return .whitespace }
+        let category: Class
         switch properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
-            return .letter
+            category = .letter
         case .decimalNumber, .letterNumber, .otherNumber:
-            return .number
+            category = .number
         default:
             return []
         }
+        // The reference's regex engine has Unicode 16.0 tables; the standard library may be
+        // newer. A character assigned later is unassigned (Cn) there, so neither L nor N.
+        // (Checked against the reference for every code point: only such characters differ.)
+        if let age = properties.age,
+           age.major > referenceVersion.major
+            || (age.major == referenceVersion.major && age.minor > referenceVersion.minor) {
+            return []
+        }
+        return category
     }
+
+    /// The Unicode version of the reference regex engine's property tables.
+    static let referenceVersion = (major: 16, minor: 0)
 
     /// Splits `scalars` into pre-tokens; returns the end index (exclusive) of each piece.
     /// The pattern matches at every position, so the pieces tile the input with no gaps.

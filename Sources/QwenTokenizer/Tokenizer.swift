@@ -57,13 +57,22 @@ public struct Tokenizer: Sendable {
     /// Builds the tables shared by both loaders.
     ///
     /// - Parameters:
-    ///   - vocab: model vocabulary, byte-level token string → id.
+    ///   - vocab: model vocabulary, byte-level token string → id; `vocabField` names it in errors.
     ///   - merges: merge pairs in rank order; `mergesField` names them in errors.
     ///   - addedTokens: tokens matched verbatim in the input.
-    init(vocab: [String: Int], merges: [(String, String)], mergesField: String,
+    init(vocab: [String: Int], vocabField: String, merges: [(String, String)], mergesField: String,
          addedTokens: [AddedToken], normalizeNFC: Bool) throws {
         var tokenByID: [Int: String] = [:]
         var maxID = -1
+        // Per-id tables are allocated up to the largest id, so a corrupt file naming id 2^31
+        // must be refused rather than exhaust memory. Real vocabularies are far smaller.
+        let idLimit = 1 << 24
+        for (token, id) in vocab where id >= idLimit {
+            throw TokenizerError.invalidField("\(vocabField)[\(token.debugDescription)]", reason: "id \(id) is too large")
+        }
+        for token in addedTokens where token.id >= idLimit {
+            throw TokenizerError.invalidField("added token \(token.content.debugDescription)", reason: "id \(token.id) is too large")
+        }
         for (token, id) in vocab {
             // On duplicate ids keep the lexicographically smallest token, so the choice is deterministic.
             if let existing = tokenByID[id], existing < token { continue }
@@ -168,9 +177,8 @@ public struct Tokenizer: Sendable {
     private func encodeSegment(_ segment: ArraySlice<UInt8>, into output: inout [Int]) {
         var utf8 = Array(segment)
         var string = String(decoding: utf8, as: UTF8.self)
-        // ASCII is always in NFC; skipping it saves a Foundation round trip for most text.
-        if storage.normalizeNFC && !utf8.allSatisfy({ $0 < 0x80 }) {
-            string = string.precomposedStringWithCanonicalMapping
+        if storage.normalizeNFC {
+            string = Normalization.nfc(string)
             utf8 = Array(string.utf8)
         }
         let scalars = Array(string.unicodeScalars)

@@ -112,7 +112,7 @@ extension Tokenizer {
             throw TokenizerError.unsupported(field: "pre_tokenizer.pattern", value: pattern)
         }
 
-        try self.init(vocab: vocab, merges: merges, mergesField: "model.merges",
+        try self.init(vocab: vocab, vocabField: "model.vocab", merges: merges, mergesField: "model.merges",
                       addedTokens: addedTokens, normalizeNFC: normalizeNFC)
     }
 
@@ -159,7 +159,7 @@ extension Tokenizer {
             }
             pairs.append(pair)
         }
-        try self.init(vocab: vocab, merges: pairs, mergesField: "tokenizer.ggml.merges",
+        try self.init(vocab: vocab, vocabField: "tokenizer.ggml.tokens", merges: pairs, mergesField: "tokenizer.ggml.merges",
                       addedTokens: addedTokens, normalizeNFC: normalizeNFC)
     }
 

@@ -37,17 +37,20 @@ enum Fixtures {
         let decoded: String
         let splitSpecialTokens: Bool
         let category: String
+        /// Ids without the NFC normalizer, present only where they differ from `ids`.
+        let idsWithoutNFC: [Int]?
 
         enum CodingKeys: String, CodingKey {
             case id, text, ids, decoded, category
             case splitSpecialTokens = "split_special_tokens"
+            case idsWithoutNFC = "ids_without_nfc"
         }
     }
 
     /// Every case of `tokenizer/qwen2.5-cases.jsonl`. Parsed with `JSONDecoder`: Linux's
     /// `JSONSerialization` drops a U+FEFF at the start of a string (case `bom`).
-    static func cases() throws -> [Case] {
-        let data = try Data(contentsOf: url("tokenizer/qwen2.5-cases.jsonl"))
+    static func cases(file: URL = url("tokenizer/qwen2.5-cases.jsonl")) throws -> [Case] {
+        let data = try Data(contentsOf: file)
         let decoder = JSONDecoder()
         // Lines are separated by "\n" only; U+2028 and friends are escaped inside strings.
         return try data.split(separator: UInt8(ascii: "\n")).filter { !$0.isEmpty }.map {
