@@ -139,15 +139,6 @@ public func dotQuantizedRows(_ weight: GGMLType, _ row: UnsafeRawPointer, _ xq: 
     Int32(p.loadUnaligned(fromByteOffset: o, as: Int16.self))
 }
 
-/// ggml's get_scale_min_k4: 6-bit scale and min of sub-block j from the 12-byte field at p.
-@inline(__always) private func scaleMinK4(_ j: Int, _ p: UnsafeRawPointer) -> (Int32, Int32) {
-    if j < 4 {
-        return (u8(p, j) & 63, u8(p, j + 4) & 63)
-    }
-    return ((u8(p, j + 4) & 0xF) | ((u8(p, j - 4) >> 6) << 4),
-            (u8(p, j + 4) >> 4) | ((u8(p, j) >> 6) << 4))
-}
-
 /// Plain scalar Swift twin of `dotQuantized` (ggml's generic C reference semantics), for tests.
 public func dotQuantizedReference(_ weight: GGMLType, _ row: UnsafeRawPointer, _ xq: UnsafeRawPointer, count: Int) -> Float {
     let (nb, act) = checkShapes(weight, count)
@@ -241,7 +232,9 @@ public func dotQuantizedReference(_ weight: GGMLType, _ row: UnsafeRawPointer, _
             let qs = weight == .q4_K ? 16 : 48
             var sumi: Int32 = 0, summ: Int32 = 0
             for j in 0..<8 {
-                let (sc, m) = scaleMinK4(j, x + 4)
+                // The same 6-bit scale/min unpacking the dequantizer uses (KQuants.swift).
+                let (scale, min) = scaleMinK4(j, x + 4)
+                let sc = Int32(scale), m = Int32(min)
                 summ += m * (i16(y, 260 + 4 * j) + i16(y, 262 + 4 * j))
                 var s: Int32 = 0
                 for l in 0..<32 {
