@@ -208,6 +208,12 @@ public struct Tokenizer: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The raw bytes one id stands for (possibly part of a UTF-8 character); empty for an out-of-range id.
+    public func bytes(of id: Int) -> ArraySlice<UInt8> {
+        guard id >= 0 && id < storage.special.count else { return [] }
+        return storage.tokenBytes[storage.tokenOffsets[id]..<storage.tokenOffsets[id + 1]]
+    }
+
     /// The raw bytes of one id; nothing for an out-of-range id.
     func appendBytes(of id: Int, skipSpecialTokens: Bool, to bytes: inout [UInt8]) {
         guard id >= 0 && id < storage.special.count else { return }

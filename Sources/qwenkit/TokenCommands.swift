@@ -65,9 +65,10 @@ struct Score: ParsableCommand {
         var positions: [[String: Any]] = []
         var lines: [String] = []
         for p in 0..<tokens.count {
-            let row = logits[p * vocabularySize ..< (p + 1) * vocabularySize]
-            let best = topLogits(row, k: min(top, vocabularySize))
-            let lse = logSumExp(row)
+            let (best, lse) = logits.withUnsafeBufferPointer { all in
+                let row = UnsafeBufferPointer(rebasing: all[p * vocabularySize ..< (p + 1) * vocabularySize])
+                return (Logits.top(row, k: top), Logits.logSumExp(row))
+            }
             if json {
                 positions.append(["top": best.map { [$0.id, Double($0.logit)] as [Any] }, "logsumexp": Double(lse)])
             } else {
@@ -76,27 +77,6 @@ struct Score: ParsableCommand {
         }
         write(json ? try jsonString(["positions": positions]) + "\n" : lines.joined(separator: "\n") + "\n")
     }
-}
-
-/// The `k` highest logits of `row` (ids relative to its start), highest first; ties by lower id.
-func topLogits(_ row: ArraySlice<Float>, k: Int) -> [(id: Int, logit: Float)] {
-    var best: [(id: Int, logit: Float)] = []
-    let base = row.startIndex
-    for (i, logit) in zip(row.indices, row) {
-        if best.count == k, let last = best.last, logit <= last.logit { continue }
-        let entry = (id: i - base, logit: logit)
-        let at = best.firstIndex { logit > $0.logit } ?? best.count
-        best.insert(entry, at: at)
-        if best.count > k { best.removeLast() }
-    }
-    return best
-}
-
-func logSumExp(_ row: ArraySlice<Float>) -> Float {
-    let maximum = row.max() ?? 0
-    var sum: Double = 0
-    for logit in row { sum += exp(Double(logit - maximum)) }
-    return maximum + Float(log(sum))
 }
 
 struct Pull: ParsableCommand {

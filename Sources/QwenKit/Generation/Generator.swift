@@ -17,6 +17,10 @@ public struct GenerationOptions: Sendable {
     public var maxTokens: Int?
     /// Stop strings: generation ends before the first of them and it is not returned.
     public var stop: [String] = []
+    /// When set, record each generated token's log-probability and this many most likely alternatives.
+    public var logprobs: Int?
+    /// When set, only tokens it allows are generated (grammar-constrained decoding).
+    public var constraint: (any TokenConstraint)?
 
     public init() {}
 }
@@ -42,6 +46,26 @@ public struct GenerationResult: Sendable {
     public var tokens: [Int]
     public var finishReason: FinishReason
     public var timings: GenerationTimings
+    /// Per generated token, when ``GenerationOptions/logprobs`` was set.
+    public var logprobs: [TokenLogprob] = []
+}
+
+/// The log-probability of a generated token under the model (before sampling adjustments),
+/// with the most likely alternatives at that step.
+public struct TokenLogprob: Sendable {
+    public var id: Int
+    public var logprob: Float
+    public var top: [(id: Int, logprob: Float)]
+}
+
+/// Restricts which tokens may be generated next, e.g. to keep the output valid JSON.
+public protocol TokenConstraint: Sendable {
+    /// Whether appending token `id` keeps the output a valid prefix.
+    func allows(_ id: Int) -> Bool
+    /// Records that token `id` was generated.
+    mutating func accept(_ id: Int)
+    /// Whether the output so far is complete, so that a stop token may end it.
+    var isComplete: Bool { get }
 }
 
 public enum GenerationError: Error, CustomStringConvertible, Equatable {
@@ -113,6 +137,8 @@ public final class Generator {
         timings.promptMilliseconds = promptStart.duration(to: clock.now).inMilliseconds
 
         var sampler = Sampler(options.sampling)
+        var constraint = options.constraint
+        var logprobs: [TokenLogprob] = []
         var decoder = Tokenizer.StreamingDecoder(tokenizer: model.tokenizer)
         var stops = StopSequenceMatcher(stops: options.stop)
         var generated: [Int] = []
@@ -131,7 +157,11 @@ public final class Generator {
         while keepGoing {
             if let limit = options.maxTokens, generated.count >= limit { break }
             if cachedTokens.count >= state.contextLength { break }
-            let next = logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, history: cachedTokens) }
+            // The sampler writes penalties into the logits, so keep the model's own when they are needed.
+            let raw = options.logprobs != nil || constraint != nil ? logits : []
+            let next = choose(&logits, raw: raw, sampler: &sampler, constraint: &constraint)
+            if let k = options.logprobs { logprobs.append(TokenLogprob(logits: raw, chosen: next, top: k)) }
+            constraint?.accept(next)
             generated.append(next)
             if model.stopTokenIDs.contains(next) {
                 finish = .stop
@@ -155,7 +185,49 @@ public final class Generator {
         }
         timings.generatedTokens = generated.count
         timings.generationMilliseconds = generationStart.duration(to: clock.now).inMilliseconds
-        return GenerationResult(text: text, promptTokens: prompt, tokens: generated, finishReason: finish, timings: timings)
+        return GenerationResult(text: text, promptTokens: prompt, tokens: generated, finishReason: finish,
+                                timings: timings, logprobs: logprobs)
+    }
+
+    /// Samples the next token; with a constraint, by rejection: a disallowed draw is masked out
+    /// and the draw repeated, which samples exactly from the distribution restricted to allowed
+    /// tokens. After many rejections the allowed set is computed outright.
+    private func choose(_ logits: inout [Float], raw: [Float], sampler: inout Sampler,
+                        constraint: inout (any TokenConstraint)?) -> Int {
+        guard let constraint else {
+            return logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, history: cachedTokens) }
+        }
+        var masked = raw
+        let stops = model.stopTokenIDs
+        func allowed(_ id: Int) -> Bool {
+            stops.contains(id) ? constraint.isComplete : constraint.allows(id)
+        }
+        for attempt in 0..<Self.rejectionAttempts {
+            if attempt > 0 { logits = masked }
+            let next = logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, history: cachedTokens) }
+            if allowed(next) { return next }
+            masked[next] = -.infinity
+        }
+        var any = false
+        for id in masked.indices where masked[id] > -.infinity {
+            if allowed(id) { any = true } else { masked[id] = -.infinity }
+        }
+        // A constraint that allows nothing cannot be satisfied; end the output instead of looping.
+        guard any, let stop = stops.min() else { return stops.min() ?? 0 }
+        logits = masked
+        let next = logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, history: cachedTokens) }
+        return allowed(next) ? next : stop
+    }
+
+    private static let rejectionAttempts = 16
+}
+
+extension TokenLogprob {
+    /// The log-softmax of `logits` at `chosen`, and the `top` most likely ids.
+    init(logits: [Float], chosen: Int, top k: Int) {
+        let (logSumExp, best) = logits.withUnsafeBufferPointer { (Logits.logSumExp($0), Logits.top($0, k: k)) }
+        self.init(id: chosen, logprob: logits[chosen] - logSumExp,
+                  top: best.map { ($0.id, $0.logit - logSumExp) })
     }
 }
 

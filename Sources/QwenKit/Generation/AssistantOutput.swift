@@ -1,0 +1,100 @@
+import Foundation
+
+/// A model's answer split the way OpenAI's API returns it: reasoning, visible content, tool calls.
+public struct AssistantOutput: Sendable, Equatable {
+    /// Qwen3's `<think>` text, without the tags; nil when the model did not think aloud.
+    public var reasoning: String?
+    /// The visible answer; nil when the answer is only tool calls.
+    public var content: String?
+    public var toolCalls: [ToolCall]
+
+    /// Parses generated text.
+    ///
+    /// Tool calls are recognised in two forms: Qwen's `<tool_call>{"name": …, "arguments": …}</tool_call>`
+    /// blocks (any number, for parallel calls), and — only when tools were offered — a bare JSON object
+    /// (or array of objects) of that shape naming an offered function, which small Qwen models often
+    /// answer with. A block whose JSON is broken makes the whole answer plain content: the caller
+    /// sees what the model wrote instead of an error.
+    /// - Parameters:
+    ///   - startsInReasoning: the prompt already opened a `<think>` block, so the text begins inside it.
+    public static func parse(_ text: String, offeredTools: Set<String>, startsInReasoning: Bool = false) -> AssistantOutput {
+        var reasoning: String?
+        var rest = Substring(text)
+        if let close = rest.range(of: "</think>") {
+            var thought = rest[..<close.lowerBound]
+            if let open = thought.range(of: "<think>") {
+                thought = thought[open.upperBound...]
+            } else if !startsInReasoning {
+                thought = ""
+            }
+            reasoning = thought.trimmingCharacters(in: .whitespacesAndNewlines)
+            rest = rest[close.upperBound...]
+        }
+        let answer = rest.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let (content, calls) = taggedToolCalls(answer) {
+            return AssistantOutput(reasoning: reasoning, content: content, toolCalls: calls)
+        }
+        if !offeredTools.isEmpty, let calls = bareToolCalls(answer, offeredTools: offeredTools) {
+            return AssistantOutput(reasoning: reasoning, content: nil, toolCalls: calls)
+        }
+        return AssistantOutput(reasoning: reasoning, content: answer.isEmpty && reasoning != nil ? nil : answer,
+                               toolCalls: [])
+    }
+
+    /// `<tool_call>` blocks and the text around them; nil when there are none or one is broken.
+    static func taggedToolCalls(_ text: String) -> (content: String?, calls: [ToolCall])? {
+        guard text.contains("<tool_call>") else { return nil }
+        var calls: [ToolCall] = []
+        var outside = ""
+        var rest = Substring(text)
+        while let open = rest.range(of: "<tool_call>") {
+            outside += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].range(of: "</tool_call>"),
+                  let call = toolCall(from: String(rest[open.upperBound..<close.lowerBound])) else { return nil }
+            calls.append(call)
+            rest = rest[close.upperBound...]
+        }
+        outside += rest
+        let content = outside.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (content.isEmpty ? nil : content, calls)
+    }
+
+    /// A whole answer that is a JSON tool call (or array of them) naming offered functions.
+    static func bareToolCalls(_ text: String, offeredTools: Set<String>) -> [ToolCall]? {
+        var body = Substring(text)
+        // Tolerate a Markdown code fence around the JSON.
+        if body.hasPrefix("```"), body.hasSuffix("```"), body.count >= 6 {
+            body = body.dropFirst(3).dropLast(3)
+            if body.hasPrefix("json") { body = body.dropFirst(4) }
+        }
+        guard let value = try? JSONValue.parse(String(body)) else { return nil }
+        let items: [JSONValue]
+        switch value {
+        case .array(let array) where !array.isEmpty: items = array
+        case .object: items = [value]
+        default: return nil
+        }
+        var calls: [ToolCall] = []
+        for item in items {
+            guard let call = toolCall(from: item), offeredTools.contains(call.name) else { return nil }
+            calls.append(call)
+        }
+        return calls
+    }
+
+    static func toolCall(from json: String) -> ToolCall? {
+        (try? JSONValue.parse(json.trimmingCharacters(in: .whitespacesAndNewlines))).flatMap(toolCall(from:))
+    }
+
+    /// `{"name": string, "arguments": object or JSON-object string}`.
+    static func toolCall(from value: JSONValue) -> ToolCall? {
+        guard let name = value["name"]?.stringValue, !name.isEmpty else { return nil }
+        var arguments = value["arguments"] ?? value["parameters"] ?? .object([])
+        if let string = arguments.stringValue {
+            guard let parsed = try? JSONValue.parse(string) else { return nil }
+            arguments = parsed
+        }
+        guard case .object = arguments else { return nil }
+        return ToolCall(id: nil, name: name, arguments: arguments)
+    }
+}

@@ -1,0 +1,125 @@
+import Dispatch
+import Foundation
+import QwenKit
+import Synchronization
+
+/// Set when the client that asked for a generation has gone; the generation stops at its next token.
+final class CancellationFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isCancelled: Bool { flag.load(ordering: .relaxed) }
+    func cancel() { flag.store(true, ordering: .relaxed) }
+}
+
+/// Runs the server's generations: `parallel` slots, each a ``Generator`` with its own KV cache.
+/// A request takes the free slot whose cache shares the longest prefix with its prompt, so a
+/// conversation that continues reuses its cached tokens; when every slot is busy it waits in a
+/// bounded queue, and past the bound it is refused with 503.
+public final class InferenceEngine: Sendable {
+    public let model: LanguageModel
+    /// The name clients use for the model (`GET /v1/models`).
+    public let modelID: String
+    public let contextLength: Int
+    let metrics: ServerMetrics
+    private let pool: SlotPool
+
+    public init(model: LanguageModel, modelID: String, contextLength: Int, parallel: Int, threads: Int,
+                maxQueue: Int = 64) {
+        self.model = model
+        self.modelID = modelID
+        self.contextLength = contextLength
+        metrics = ServerMetrics()
+        // The cores are shared between the slots that run at once.
+        let threadsPerSlot = max(1, threads / max(parallel, 1))
+        pool = SlotPool(slots: (0..<max(parallel, 1)).map { _ in
+            Slot(generator: Generator(model: model, contextLength: contextLength, threads: threadsPerSlot))
+        }, maxQueue: maxQueue, metrics: metrics)
+    }
+
+    /// Generates on a slot, off the async threads; `onText` receives each piece as it is produced.
+    func generate(prompt: [Int], options: GenerationOptions, cancellation: CancellationFlag,
+                  onText: @escaping @Sendable (String) -> Void) async throws -> GenerationResult {
+        let slot = try await pool.acquire(prompt: prompt)
+        let metrics = self.metrics
+        let start = ContinuousClock.now
+        do {
+            let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<GenerationResult, Error>) in
+                // A plain thread: generation blocks for seconds and must not occupy Swift's cooperative pool.
+                Thread {
+                    var first = true
+                    let result = Result {
+                        try slot.generator.generate(prompt: prompt, options: options) { piece in
+                            if first {
+                                first = false
+                                metrics.recordFirstToken(after: ContinuousClock.now - start)
+                            }
+                            onText(piece)
+                            return !cancellation.isCancelled
+                        }
+                    }
+                    continuation.resume(with: result.mapError { $0 as Error })
+                }.start()
+            }
+            await pool.release(slot)
+            metrics.recordGeneration(result, cancelled: cancellation.isCancelled)
+            return result
+        } catch {
+            await pool.release(slot)
+            throw error
+        }
+    }
+
+    var queueLength: Int {
+        get async { await pool.waiting }
+    }
+}
+
+/// One sequence's KV cache and generator; used by one request at a time.
+final class Slot: @unchecked Sendable {
+    let generator: Generator
+    init(generator: Generator) { self.generator = generator }
+}
+
+actor SlotPool {
+    private var free: [Slot]
+    private var waiters: [(prompt: [Int], continuation: CheckedContinuation<Slot, Error>)] = []
+    private let maxQueue: Int
+    private let metrics: ServerMetrics
+
+    init(slots: [Slot], maxQueue: Int, metrics: ServerMetrics) {
+        free = slots
+        self.maxQueue = maxQueue
+        self.metrics = metrics
+    }
+
+    var waiting: Int { waiters.count }
+
+    func acquire(prompt: [Int]) async throws -> Slot {
+        if !free.isEmpty {
+            // The slot whose cached tokens share the longest prefix with this prompt.
+            let best = free.indices.max { a, b in
+                commonPrefix(free[a].generator.cachedTokens, prompt) < commonPrefix(free[b].generator.cachedTokens, prompt)
+            } ?? 0
+            return free.remove(at: best)
+        }
+        guard waiters.count < maxQueue else {
+            throw APIError(.serviceUnavailable, "The server is busy: \(waiters.count) requests are already waiting. Retry later.",
+                           type: "server_error", code: "server_busy")
+        }
+        metrics.setQueueLength(waiters.count + 1)
+        return try await withCheckedThrowingContinuation { waiters.append((prompt, $0)) }
+    }
+
+    func release(_ slot: Slot) {
+        if waiters.isEmpty {
+            free.append(slot)
+        } else {
+            let next = waiters.removeFirst()
+            metrics.setQueueLength(waiters.count)
+            next.continuation.resume(returning: slot)
+        }
+    }
+
+    private func commonPrefix(_ a: [Int], _ b: [Int]) -> Int {
+        zip(a, b).prefix { $0 == $1 }.count
+    }
+}

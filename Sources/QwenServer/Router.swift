@@ -1,0 +1,348 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import QwenKit
+import Synchronization
+
+/// How the server is set up.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// When set, every `/v1` route needs `Authorization: Bearer <apiKey>`.
+    public var apiKey: String?
+    /// Largest accepted request body.
+    public var maxBodyBytes = 8 << 20
+
+    public init() {}
+}
+
+/// The OpenAI-compatible routes over an engine.
+public func buildRouter(engine: InferenceEngine, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
+    let router = Router()
+    let api = OpenAIRoutes(engine: engine, configuration: configuration)
+    router.add(middleware: MetricsMiddleware(metrics: engine.metrics))
+    router.get("/health") { _, _ in jsonResponse(.object([("status", "ok")])) }
+    router.get("/metrics") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                 body: .init(byteBuffer: ByteBuffer(string: engine.metrics.render())))
+    }
+    let v1 = router.group("v1").add(middleware: APIKeyMiddleware(key: configuration.apiKey))
+    v1.get("models") { _, _ in api.models() }
+    v1.get("models/{id}") { _, context in try api.model(context.parameters.get("id") ?? "") }
+    v1.post("chat/completions") { request, _ in try await api.chatCompletion(request) }
+    v1.post("completions") { request, _ in try await api.completion(request) }
+    return router
+}
+
+/// Builds the application: the router bound to the configured address.
+public func buildApplication(engine: InferenceEngine, configuration: ServerConfiguration)
+    -> some ApplicationProtocol {
+    Application(router: buildRouter(engine: engine, configuration: configuration),
+                configuration: .init(address: .hostname(configuration.host, port: configuration.port),
+                                     serverName: "qwenkit"))
+}
+
+struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let key: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let key {
+            let given = request.headers[.authorization]
+            guard given == "Bearer \(key)" else {
+                throw APIError(.unauthorized, given == nil ? "Missing API key: send 'Authorization: Bearer <key>'." : "Incorrect API key provided.",
+                               type: "invalid_request_error", code: "invalid_api_key")
+            }
+        }
+        return try await next(request, context)
+    }
+}
+
+struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let route = request.uri.path
+        do {
+            let response = try await next(request, context)
+            metrics.recordRequest(route, status: response.status.code)
+            return response
+        } catch let error as HTTPResponseError {
+            metrics.recordRequest(route, status: error.status.code)
+            throw error
+        }
+    }
+}
+
+/// The handlers, as plain methods over the engine.
+struct OpenAIRoutes: Sendable {
+    let engine: InferenceEngine
+    let configuration: ServerConfiguration
+
+    /// Qwen's recommended sampling when the client does not say (non-thinking mode).
+    static let defaultSampling = SamplingParameters(temperature: 0.7, topK: 20, topP: 0.8, minP: 0)
+
+    func models() -> Response {
+        jsonResponse(.object([("object", "list"), ("data", .array([modelObject]))]))
+    }
+
+    func model(_ id: String) throws -> Response {
+        guard id == engine.modelID else { throw unknownModel(id) }
+        return jsonResponse(modelObject)
+    }
+
+    private var modelObject: JSONValue {
+        .object([("id", .string(engine.modelID)), ("object", "model"), ("created", .int(0)), ("owned_by", "qwenkit")])
+    }
+
+    private func unknownModel(_ name: String) -> APIError {
+        APIError(.notFound, "The model '\(name)' does not exist; this server serves '\(engine.modelID)'.",
+                 param: "model", code: "model_not_found")
+    }
+
+    private func readBody(_ request: Request) async throws -> RequestReader {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "The request body is larger than \(configuration.maxBodyBytes) bytes.",
+                           code: "request_too_large")
+        }
+        return try RequestReader(bytes: buffer.readableBytesView)
+    }
+
+    private func checkModel(_ name: String?) throws {
+        if let name, name != engine.modelID, name != engine.model.path { throw unknownModel(name) }
+    }
+
+    private func checkPrompt(_ tokens: [Int], settings: CompletionSettings) throws {
+        // At least one token must fit after the prompt.
+        guard tokens.count < engine.contextLength else {
+            throw APIError.contextExceeded(tokens: tokens.count, context: engine.contextLength)
+        }
+        if let maxTokens = settings.options.maxTokens, tokens.count + maxTokens > engine.contextLength {
+            throw APIError(.badRequest,
+                           "This model's maximum context length is \(engine.contextLength) tokens. However, you requested \(tokens.count + maxTokens) tokens (\(tokens.count) in the messages, \(maxTokens) in the completion). Please reduce the length of the messages or completion.",
+                           param: "max_tokens", code: "context_length_exceeded")
+        }
+    }
+
+    // MARK: - Chat completions
+
+    func chatCompletion(_ request: Request) async throws -> Response {
+        let body = try await readBody(request)
+        var chat = try ChatCompletionRequest(body, defaults: Self.defaultSampling)
+        try checkModel(chat.model)
+        let offerTools = chat.toolChoice != .none && chat.tools != nil
+        let prompt: String
+        do {
+            prompt = try engine.model.renderPrompt(messages: chat.messages, tools: offerTools ? chat.tools : nil,
+                                                   addGenerationPrompt: true, enableThinking: chat.enableThinking)
+        } catch {
+            throw APIError.invalid("messages", "The conversation cannot be rendered with the model's chat template: \(error)")
+        }
+        let tokens = engine.model.tokenizer.encode(prompt)
+        try checkPrompt(tokens, settings: chat.settings)
+        let toolNames = offerTools ? chat.toolNames : []
+        switch chat.responseFormat {
+        case .text: break
+        case .jsonObject: chat.settings.options.constraint = JSONConstraint(tokenizer: engine.model.tokenizer, schema: nil)
+        case .jsonSchema(let schema):
+            chat.settings.options.constraint = JSONConstraint(tokenizer: engine.model.tokenizer, schema: schema)
+        }
+        let startsInReasoning = prompt.hasSuffix("<think>\n")
+        let id = "chatcmpl-" + randomID()
+        let created = Int(Date().timeIntervalSince1970)
+        if chat.settings.stream {
+            return streamChat(id: id, created: created, tokens: tokens, settings: chat.settings, toolNames: toolNames,
+                              startsInReasoning: startsInReasoning)
+        }
+        let result = try await engine.generate(prompt: tokens, options: chat.settings.options,
+                                               cancellation: CancellationFlag()) { _ in }
+        let output = AssistantOutput.parse(result.text, offeredTools: toolNames, startsInReasoning: startsInReasoning)
+        var message: [(String, JSONValue)] = [("role", "assistant"), ("content", output.content.map(JSONValue.string) ?? .null)]
+        if let reasoning = output.reasoning { message.append(("reasoning_content", .string(reasoning))) }
+        if !output.toolCalls.isEmpty {
+            message.append(("tool_calls", .array(output.toolCalls.enumerated().map { toolCallJSON($1, index: nil) })))
+        }
+        let finish = output.toolCalls.isEmpty ? result.finishReason.rawValue : FinishReason.toolCalls.rawValue
+        let choice: JSONValue = .object([
+            ("index", 0), ("message", .object(message)),
+            ("logprobs", chat.settings.logprobs == nil ? .null : .object([("content", logprobsJSON(result.logprobs))])),
+            ("finish_reason", .string(finish)),
+        ])
+        return jsonResponse(.object([
+            ("id", .string(id)), ("object", "chat.completion"), ("created", .int(created)),
+            ("model", .string(engine.modelID)), ("choices", .array([choice])), ("usage", usage(result)),
+        ]))
+    }
+
+    private func streamChat(id: String, created: Int, tokens: [Int], settings: CompletionSettings, toolNames: Set<String>,
+                            startsInReasoning: Bool) -> Response {
+        let engine = self.engine
+        let events = AsyncStream<JSONValue>.makeStream()
+        let cancellation = CancellationFlag()
+        @Sendable func chunk(_ delta: JSONValue, finish: String? = nil) -> JSONValue {
+            .object([
+                ("id", .string(id)), ("object", "chat.completion.chunk"), ("created", .int(created)),
+                ("model", .string(engine.modelID)),
+                ("choices", .array([.object([("index", 0), ("delta", delta), ("logprobs", .null),
+                                             ("finish_reason", finish.map(JSONValue.string) ?? .null)])])),
+            ])
+        }
+        let includeUsage = settings.includeUsage
+        let generation = Task {
+            events.continuation.yield(chunk(.object([("role", "assistant"), ("content", "")])))
+            let parser = Mutex(AssistantStreamParser(offeredTools: toolNames, startsInReasoning: startsInReasoning))
+            @Sendable func send(_ parsed: [AssistantStreamParser.Event]) {
+                for event in parsed {
+                    switch event {
+                    case .content(let text): events.continuation.yield(chunk(.object([("content", .string(text))])))
+                    case .reasoning(let text): events.continuation.yield(chunk(.object([("reasoning_content", .string(text))])))
+                    }
+                }
+            }
+            do {
+                let result = try await engine.generate(prompt: tokens, options: settings.options, cancellation: cancellation) { piece in
+                    send(parser.withLock { $0.feed(piece) })
+                }
+                let (rest, calls) = parser.withLock { $0.finish() }
+                send(rest)
+                for (index, call) in calls.enumerated() {
+                    events.continuation.yield(chunk(.object([("tool_calls", .array([toolCallJSON(call, index: index)]))])))
+                }
+                events.continuation.yield(chunk(.object([]), finish: calls.isEmpty ? result.finishReason.rawValue : "tool_calls"))
+                if includeUsage {
+                    events.continuation.yield(.object([
+                        ("id", .string(id)), ("object", "chat.completion.chunk"), ("created", .int(created)),
+                        ("model", .string(engine.modelID)), ("choices", .array([])), ("usage", usage(result)),
+                    ]))
+                }
+            } catch let error as APIError {
+                events.continuation.yield(error.json)
+            } catch {
+                events.continuation.yield(APIError(.internalServerError, "\(error)", type: "server_error").json)
+            }
+            events.continuation.finish()
+        }
+        return sse(events.stream, cancellation: cancellation, generation: generation)
+    }
+
+    // MARK: - Text completions
+
+    func completion(_ request: Request) async throws -> Response {
+        let body = try await readBody(request)
+        let completion = try TextCompletionRequest(body, defaults: Self.defaultSampling)
+        try checkModel(completion.model)
+        let tokens: [Int]
+        switch completion.prompt {
+        case .text(let text): tokens = engine.model.tokenizer.encode(text)
+        case .tokens(let ids):
+            let size = engine.model.transformer.config.vocabularySize
+            if let bad = ids.first(where: { $0 < 0 || $0 >= size }) {
+                throw APIError.invalid("prompt", "Token id \(bad) is out of range (the vocabulary has \(size) ids).")
+            }
+            tokens = ids
+        }
+        guard !tokens.isEmpty else { throw APIError.invalid("prompt", "'prompt' must not be empty.") }
+        try checkPrompt(tokens, settings: completion.settings)
+        let id = "cmpl-" + randomID()
+        let created = Int(Date().timeIntervalSince1970)
+        let engine = self.engine
+        let echo = completion.echo ? engine.model.tokenizer.decode(tokens) : ""
+        @Sendable func choice(_ text: String, finish: String?) -> JSONValue {
+            .object([("text", .string(text)), ("index", 0), ("logprobs", .null),
+                     ("finish_reason", finish.map(JSONValue.string) ?? .null)])
+        }
+        if completion.settings.stream {
+            let events = AsyncStream<JSONValue>.makeStream()
+            let cancellation = CancellationFlag()
+            let settings = completion.settings
+            @Sendable func chunk(_ choice: JSONValue) -> JSONValue {
+                .object([("id", .string(id)), ("object", "text_completion"), ("created", .int(created)),
+                         ("model", .string(engine.modelID)), ("choices", .array([choice]))])
+            }
+            let generation = Task {
+                if !echo.isEmpty { events.continuation.yield(chunk(choice(echo, finish: nil))) }
+                do {
+                    let result = try await engine.generate(prompt: tokens, options: settings.options, cancellation: cancellation) { piece in
+                        events.continuation.yield(chunk(choice(piece, finish: nil)))
+                    }
+                    events.continuation.yield(chunk(choice("", finish: result.finishReason.rawValue)))
+                    if settings.includeUsage {
+                        events.continuation.yield(.object([("id", .string(id)), ("object", "text_completion"),
+                                                           ("created", .int(created)), ("model", .string(engine.modelID)),
+                                                           ("choices", .array([])), ("usage", usage(result))]))
+                    }
+                } catch let error as APIError {
+                    events.continuation.yield(error.json)
+                } catch {
+                    events.continuation.yield(APIError(.internalServerError, "\(error)", type: "server_error").json)
+                }
+                events.continuation.finish()
+            }
+            return sse(events.stream, cancellation: cancellation, generation: generation)
+        }
+        let result = try await engine.generate(prompt: tokens, options: completion.settings.options,
+                                               cancellation: CancellationFlag()) { _ in }
+        return jsonResponse(.object([
+            ("id", .string(id)), ("object", "text_completion"), ("created", .int(created)),
+            ("model", .string(engine.modelID)),
+            ("choices", .array([choice(echo + result.text, finish: result.finishReason.rawValue)])),
+            ("usage", usage(result)),
+        ]))
+    }
+
+    // MARK: - Pieces
+
+    /// Server-sent events: one `data:` line per JSON object, then `data: [DONE]`. A client that
+    /// disconnects makes the write fail; the generation is then cancelled at its next token.
+    private func sse(_ stream: AsyncStream<JSONValue>, cancellation: CancellationFlag, generation: Task<Void, Never>) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                 body: .init { writer in
+                     do {
+                         for await event in stream {
+                             try await writer.write(ByteBuffer(string: "data: \(event.pythonJSON)\n\n"))
+                         }
+                         try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                         try await writer.finish(nil)
+                     } catch {
+                         cancellation.cancel()
+                         await generation.value
+                         throw error
+                     }
+                     if Task.isCancelled { cancellation.cancel() }
+                 })
+    }
+
+    private func usage(_ result: GenerationResult) -> JSONValue {
+        let completion = result.tokens.count
+        return .object([("prompt_tokens", .int(result.promptTokens.count)), ("completion_tokens", .int(completion)),
+                        ("total_tokens", .int(result.promptTokens.count + completion))])
+    }
+
+    private func toolCallJSON(_ call: ToolCall, index: Int?) -> JSONValue {
+        var members: [(String, JSONValue)] = []
+        if let index { members.append(("index", .int(index))) }
+        members += [("id", .string("call_" + randomID())), ("type", "function"),
+                    ("function", .object([("name", .string(call.name)), ("arguments", .string(call.arguments.pythonJSON))]))]
+        return .object(members)
+    }
+
+    private func logprobsJSON(_ logprobs: [TokenLogprob]) -> JSONValue {
+        let tokenizer = engine.model.tokenizer
+        func entry(_ id: Int, _ logprob: Float) -> [(String, JSONValue)] {
+            let text = tokenizer.decode([id])
+            return [("token", .string(text)), ("logprob", .double(Double(logprob))),
+                    ("bytes", .array(Array(text.utf8).map { .int(Int($0)) }))]
+        }
+        return .array(logprobs.map { lp in
+            .object(entry(lp.id, lp.logprob) + [("top_logprobs", .array(lp.top.map { .object(entry($0.id, $0.logprob)) }))])
+        })
+    }
+}
+
+private func randomID() -> String {
+    let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+    return String((0..<24).map { _ in alphabet.randomElement() ?? "x" })
+}
