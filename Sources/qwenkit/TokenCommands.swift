@@ -14,7 +14,7 @@ struct Tokenize: ParsableCommand {
 
     func run() throws {
         let model = try modelOptions.load()
-        let ids = model.tokenizer.encode(text ?? readStandardInput(), splitSpecialTokens: splitSpecial)
+        let ids = try model.requireTokenizer().encode(text ?? readStandardInput(), splitSpecialTokens: splitSpecial)
         write((json ? "[" + ids.map(String.init).joined(separator: ", ") + "]" : ids.map(String.init).joined(separator: " ")) + "\n")
     }
 }
@@ -31,7 +31,7 @@ struct Detokenize: ParsableCommand {
         if let bad = ids.first(where: { $0 < 0 || $0 >= size }) {
             throw GenerationError.tokenOutOfRange(id: bad, vocabularySize: size)
         }
-        write(model.tokenizer.decode(ids))
+        write(try model.requireTokenizer().decode(ids))
     }
 }
 

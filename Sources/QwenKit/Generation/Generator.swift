@@ -113,7 +113,8 @@ public final class Generator {
         timings.promptMilliseconds = promptStart.duration(to: clock.now).inMilliseconds
 
         var sampler = Sampler(options.sampling)
-        var decoder = Tokenizer.StreamingDecoder(tokenizer: model.tokenizer)
+        // Without a tokenizer (a model for token ids only) the result has tokens but no text.
+        var decoder = model.tokenizer.map { Tokenizer.StreamingDecoder(tokenizer: $0) }
         var stops = StopSequenceMatcher(stops: options.stop)
         var generated: [Int] = []
         var text = ""
@@ -137,7 +138,7 @@ public final class Generator {
                 finish = .stop
                 break
             }
-            let piece = stops.feed(decoder.append(next))
+            let piece = stops.feed(decoder?.append(next) ?? "")
             emit(piece.text)
             if piece.stopped {
                 finish = .stop
@@ -149,7 +150,7 @@ public final class Generator {
             cachedTokens.append(next)
         }
         if !hitStopString {
-            let piece = stops.feed(decoder.finish())
+            let piece = stops.feed(decoder?.finish() ?? "")
             emit(piece.text)
             if !piece.stopped { emit(stops.finish()) }
         }

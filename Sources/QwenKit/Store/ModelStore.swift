@@ -19,33 +19,27 @@ public struct ModelStore: Sendable {
     /// The cached file of a known model, whether or not it is present yet.
     public func file(for model: KnownModel) -> URL { modelsFolder.appendingPathComponent(model.fileName) }
 
-    /// Resolves what the user typed: a path to a `.gguf` file, or a known model name.
+    /// Resolves what the user typed: a path to a `.gguf` file or a Hugging Face model directory,
+    /// or a known model name.
     /// Returns the path and, for a known model that is not cached yet, the model to fetch.
     public func resolve(_ reference: String) throws(ModelStoreError) -> (path: String, missing: KnownModel?) {
         if let known = KnownModel.named(reference) {
             let url = file(for: known)
             return (url.path, FileManager.default.fileExists(atPath: url.path) ? nil : known)
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: reference, isDirectory: &isDirectory) else {
-            throw .notFound(reference)
-        }
-        if isDirectory.boolValue { throw .unsupportedDirectory(reference) }
+        guard FileManager.default.fileExists(atPath: reference) else { throw .notFound(reference) }
         return (reference, nil)
     }
 }
 
 public enum ModelStoreError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
-    case unsupportedDirectory(String)
     case fetchFailed(String)
 
     public var description: String {
         switch self {
         case let .notFound(reference):
             "no model file at '\(reference)' and no known model of that name (known: \(KnownModel.all.map(\.name).joined(separator: ", ")))"
-        case let .unsupportedDirectory(path):
-            "'\(path)' is a directory; Hugging Face model directories are not supported yet, pass a .gguf file"
         case let .fetchFailed(reason):
             "could not fetch the model: \(reason)"
         }
