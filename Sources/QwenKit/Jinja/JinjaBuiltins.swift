@@ -539,6 +539,7 @@ extension JinjaInterpreter {
             let precision = a.get(0, "precision")?.integer ?? 0
             let method = try a.get(1, "method")?.str() ?? "common"
             guard let x = value.number else { throw JinjaError(line: 0, message: "round requires a number") }
+            if method == "common", case .int = value { return value }
             let scale = pow(10.0, Double(precision))
             let rule: FloatingPointRoundingRule
             switch method {

@@ -3,7 +3,7 @@ import Foundation
 /// Executes a parsed template. One instance per render; not shared across threads.
 final class JinjaInterpreter {
     static let maxOutputBytes = 16 << 20
-    static let maxIterations = 5_000_000
+    static let maxIterations = 1_000_000
     static let maxCallDepth = 40
     static let maxCollection = 1_000_000
     static let maxRange = 100_000
@@ -176,19 +176,7 @@ final class JinjaInterpreter {
         try withScope([:]) {
             for (i, item) in items.enumerated() {
                 try countIteration()
-                var loop = JinjaDict()
-                loop["index"] = .int(i + 1)
-                loop["index0"] = .int(i)
-                loop["revindex"] = .int(length - i)
-                loop["revindex0"] = .int(length - i - 1)
-                loop["first"] = .bool(i == 0)
-                loop["last"] = .bool(i == length - 1)
-                loop["length"] = .int(length)
-                loop["depth"] = .int(1)
-                loop["depth0"] = .int(0)
-                if i > 0 { loop["previtem"] = items[i - 1] }
-                if i + 1 < length { loop["nextitem"] = items[i + 1] }
-                assign("loop", .dict(loop))
+                assign("loop", .loop(JinjaLoop(items: items, index: i)))
                 try bind(targets, item)
                 if try exec(body) == .breakLoop { break }
             }
@@ -350,6 +338,9 @@ final class JinjaInterpreter {
         case let .namespace(ns):
             if let v = ns.dict[name] { return v }
             return .undefined(hint: "'Namespace object' has no attribute '\(name)'")
+        case let .loop(l):
+            if let v = l.attribute(name) { return v }
+            return .undefined(hint: "'LoopContext object' has no attribute '\(name)'")
         default:
             return .undefined(hint: "'\(obj.typeName) object' has no attribute '\(name)'")
         }

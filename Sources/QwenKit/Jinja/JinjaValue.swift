@@ -52,6 +52,34 @@ struct JinjaDict {
     var values: [JinjaValue] { keys.map { storage[$0] ?? JinjaValue.none } }
 }
 
+/// The state behind a for loop's `loop` variable; attributes are computed on access.
+final class JinjaLoop {
+    let items: [JinjaValue]
+    let index: Int
+    init(items: [JinjaValue], index: Int) {
+        self.items = items
+        self.index = index
+    }
+
+    func attribute(_ name: String) -> JinjaValue? {
+        let n = items.count
+        switch name {
+        case "index": return .int(index + 1)
+        case "index0": return .int(index)
+        case "revindex": return .int(n - index)
+        case "revindex0": return .int(n - index - 1)
+        case "first": return .bool(index == 0)
+        case "last": return .bool(index == n - 1)
+        case "length": return .int(n)
+        case "depth": return .int(1)
+        case "depth0": return .int(0)
+        case "previtem": return index > 0 ? items[index - 1] : nil
+        case "nextitem": return index + 1 < n ? items[index + 1] : nil
+        default: return nil
+        }
+    }
+}
+
 /// A user-defined macro.
 final class JinjaMacro {
     let name: String
@@ -81,6 +109,8 @@ enum JinjaValue {
     case macro(JinjaMacro)
     /// A global function (`range`, `namespace`, `raise_exception`, ...).
     case builtin(String)
+    /// The `loop` variable of a for loop.
+    case loop(JinjaLoop)
 
 
     init(json: JSONValue) {
@@ -115,7 +145,7 @@ enum JinjaValue {
         case let .string(s): return !s.isEmpty
         case let .list(l), let .tuple(l): return !l.isEmpty
         case let .dict(d): return d.count > 0
-        case .namespace, .macro, .builtin: return true
+        case .namespace, .macro, .builtin, .loop: return true
         }
     }
 
@@ -133,6 +163,7 @@ enum JinjaValue {
         case .namespace: return "Namespace"
         case .macro: return "Macro"
         case .builtin: return "builtin_function_or_method"
+        case .loop: return "LoopContext"
         }
     }
 
@@ -189,6 +220,7 @@ extension JinjaValue {
             return "<Namespace " + (try JinjaValue.dict(ns.dict).repr(depth: depth + 1)) + ">"
         case let .macro(m): return "<Macro '\(m.name)'>"
         case let .builtin(name): return "<built-in function \(name)>"
+        case let .loop(l): return "<LoopContext \(l.index + 1)/\(l.items.count)>"
         }
     }
 
@@ -250,7 +282,7 @@ extension JinjaValue {
         case let .string(s): return .string(s)
         case let .list(l), let .tuple(l): return .array(try l.map { try $0.toJSON(depth: depth + 1) })
         case let .dict(d): return .object(try d.pairs.map { ($0.0, try $0.1.toJSON(depth: depth + 1)) })
-        case .namespace, .macro, .builtin:
+        case .namespace, .macro, .builtin, .loop:
             throw JinjaError(line: 0, message: "Object of type \(typeName) is not JSON serializable")
         }
     }
