@@ -173,13 +173,15 @@ final class JinjaInterpreter {
         }
         if items.isEmpty { return try exec(elseBody) }
         let length = items.count
-        try withScope([:]) {
-            for (i, item) in items.enumerated() {
-                try countIteration()
-                assign("loop", .loop(JinjaLoop(items: items, index: i)))
+        // Like Jinja2, each iteration starts from the enclosing scope: a `set` inside the body
+        // is neither visible after the loop nor in the next iteration.
+        for (i, item) in items.enumerated() {
+            try countIteration()
+            let flow: Flow = try withScope(["loop": .loop(JinjaLoop(items: items, index: i))]) {
                 try bind(targets, item)
-                if try exec(body) == .breakLoop { break }
+                return try exec(body)
             }
+            if flow == .breakLoop { break }
         }
         return .normal
     }
