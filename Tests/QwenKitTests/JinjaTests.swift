@@ -171,6 +171,10 @@ final class JinjaTests: XCTestCase {
             "{{ " + String(repeating: "[", count: 500) + String(repeating: "]", count: 500) + " }}",
             "{{ " + String(repeating: "-", count: 5000) + "1 }}",
             "{{ " + String(repeating: "not ", count: 5000) + "1 }}",
+            "{{ 1" + String(repeating: " + 1", count: 100_000) + " }}",
+            "{{ x" + String(repeating: ".a", count: 100_000) + " }}",
+            "{{ x" + String(repeating: "|e", count: 100_000) + " }}",
+            "{{ x" + String(repeating: "[0]", count: 100_000) + " }}",
         ]
         for source in hostile {
             XCTAssertThrowsError(try JinjaTemplate(source).render([:]), String(source.prefix(60)))

@@ -24,6 +24,31 @@ indirect enum ExprKind: Sendable {
 struct Expr: Sendable {
     var kind: ExprKind
     var line: Int
+    /// Height of this subtree; the parser rejects very deep trees (see `JinjaParser.maxExprHeight`)
+    /// so that evaluating and releasing them cannot exhaust the stack.
+    var height: Int
+
+    init(kind: ExprKind, line: Int) {
+        self.kind = kind
+        self.line = line
+        var children: [Expr] = []
+        switch kind {
+        case .literal, .name: break
+        case let .list(items), let .tuple(items): children = items
+        case let .dict(pairs): children = pairs.flatMap { [$0.0, $0.1] }
+        case let .getattr(e, _): children = [e]
+        case let .getitem(a, b): children = [a, b]
+        case let .slice(e, a, b, c): children = [e] + [a, b, c].compactMap { $0 }
+        case let .call(e, args, kwargs): children = [e] + args + kwargs.map(\.1)
+        case let .filter(e, _, args, kwargs): children = [e] + args + kwargs.map(\.1)
+        case let .test(e, _, args, _): children = [e] + args
+        case let .unary(_, e): children = [e]
+        case let .binary(_, a, b): children = [a, b]
+        case let .compare(e, ops): children = [e] + ops.map(\.1)
+        case let .conditional(a, b, c): children = [a, b] + (c.map { [$0] } ?? [])
+        }
+        height = 1 + (children.map(\.height).max() ?? 0)
+    }
 }
 
 enum SetTarget: Sendable {
@@ -340,10 +365,25 @@ struct JinjaParser {
             if current.kind == .blockEnd || current.kind == .variableEnd || isOp(")") || isName("if") { break }
             items.append(withCondexpr ? try parseExpression() : try parseOr())
         }
-        return Expr(kind: .tuple(items), line: startLine)
+        return try makeExpr(kind: .tuple(items), line: startLine)
+    }
+
+    static let maxExprHeight = 150
+
+    /// Builds an expression node, refusing trees too tall to evaluate or release safely.
+    private func makeExpr(kind: ExprKind, line: Int) throws -> Expr {
+        let e = Expr(kind: kind, line: line)
+        guard e.height <= JinjaParser.maxExprHeight else { throw error("expression too deeply nested or too long", line: line) }
+        return e
     }
 
     mutating func parseExpression() throws -> Expr {
+        let e = try parseExpressionUnchecked()
+        guard e.height <= JinjaParser.maxExprHeight else { throw error("expression too deeply nested or too long", line: e.line) }
+        return e
+    }
+
+    private mutating func parseExpressionUnchecked() throws -> Expr {
         try enter()
         defer { depth -= 1 }
         let startLine = line
@@ -356,7 +396,7 @@ struct JinjaParser {
                 _ = next()
                 elseExpr = try parseExpression()
             }
-            expr = Expr(kind: .conditional(condition, expr, elseExpr), line: startLine)
+            expr = try makeExpr(kind: .conditional(condition, expr, elseExpr), line: startLine)
         }
         return expr
     }
@@ -366,7 +406,7 @@ struct JinjaParser {
         while isName("or") {
             let l = line
             _ = next()
-            left = Expr(kind: .binary("or", left, try parseAnd()), line: l)
+            left = try makeExpr(kind: .binary("or", left, try parseAnd()), line: l)
         }
         return left
     }
@@ -376,7 +416,7 @@ struct JinjaParser {
         while isName("and") {
             let l = line
             _ = next()
-            left = Expr(kind: .binary("and", left, try parseNot()), line: l)
+            left = try makeExpr(kind: .binary("and", left, try parseNot()), line: l)
         }
         return left
     }
@@ -387,7 +427,7 @@ struct JinjaParser {
             _ = next()
             try enter()
             defer { depth -= 1 }
-            return Expr(kind: .unary("not", try parseNot()), line: l)
+            return try makeExpr(kind: .unary("not", try parseNot()), line: l)
         }
         return try parseCompare()
     }
@@ -410,7 +450,7 @@ struct JinjaParser {
                 break
             }
         }
-        return ops.isEmpty ? left : Expr(kind: .compare(left, ops), line: startLine)
+        return ops.isEmpty ? left : try makeExpr(kind: .compare(left, ops), line: startLine)
     }
 
     private mutating func parseMath1() throws -> Expr {
@@ -418,7 +458,7 @@ struct JinjaParser {
         while isOp("+") || isOp("-") {
             let l = line
             guard case let .op(o) = next().kind else { break }
-            left = Expr(kind: .binary(o, left, try parseConcat()), line: l)
+            left = try makeExpr(kind: .binary(o, left, try parseConcat()), line: l)
         }
         return left
     }
@@ -428,7 +468,7 @@ struct JinjaParser {
         while isOp("~") {
             let l = line
             _ = next()
-            left = Expr(kind: .binary("~", left, try parseMath2()), line: l)
+            left = try makeExpr(kind: .binary("~", left, try parseMath2()), line: l)
         }
         return left
     }
@@ -438,7 +478,7 @@ struct JinjaParser {
         while isOp("*") || isOp("/") || isOp("//") || isOp("%") {
             let l = line
             guard case let .op(o) = next().kind else { break }
-            left = Expr(kind: .binary(o, left, try parsePow()), line: l)
+            left = try makeExpr(kind: .binary(o, left, try parsePow()), line: l)
         }
         return left
     }
@@ -448,7 +488,7 @@ struct JinjaParser {
         while isOp("**") {
             let l = line
             _ = next()
-            left = Expr(kind: .binary("**", left, try parseUnary()), line: l)
+            left = try makeExpr(kind: .binary("**", left, try parseUnary()), line: l)
         }
         return left
     }
@@ -460,7 +500,7 @@ struct JinjaParser {
         var node: Expr
         if isOp("-") || isOp("+") {
             guard case let .op(o) = next().kind else { throw error("internal") }
-            node = Expr(kind: .unary(o, try parseUnary(withFilter: false)), line: l)
+            node = try makeExpr(kind: .unary(o, try parseUnary(withFilter: false)), line: l)
         } else {
             node = try parsePrimary()
         }
@@ -476,10 +516,10 @@ struct JinjaParser {
         case let .name(n):
             _ = next()
             switch n {
-            case "true", "True": return Expr(kind: .literal(.bool(true)), line: l)
-            case "false", "False": return Expr(kind: .literal(.bool(false)), line: l)
-            case "none", "None": return Expr(kind: .literal(.none), line: l)
-            default: return Expr(kind: .name(n), line: l)
+            case "true", "True": return try makeExpr(kind: .literal(.bool(true)), line: l)
+            case "false", "False": return try makeExpr(kind: .literal(.bool(false)), line: l)
+            case "none", "None": return try makeExpr(kind: .literal(.none), line: l)
+            default: return try makeExpr(kind: .name(n), line: l)
             }
         case var .string(s):
             _ = next()
@@ -487,18 +527,18 @@ struct JinjaParser {
                 s += more
                 _ = next()
             }
-            return Expr(kind: .literal(.string(s)), line: l)
+            return try makeExpr(kind: .literal(.string(s)), line: l)
         case let .int(i):
             _ = next()
-            return Expr(kind: .literal(.int(i)), line: l)
+            return try makeExpr(kind: .literal(.int(i)), line: l)
         case let .float(d):
             _ = next()
-            return Expr(kind: .literal(.double(d)), line: l)
+            return try makeExpr(kind: .literal(.double(d)), line: l)
         case .op("("):
             _ = next()
             if isOp(")") {
                 _ = next()
-                return Expr(kind: .tuple([]), line: l)
+                return try makeExpr(kind: .tuple([]), line: l)
             }
             let first = try parseExpression()
             if isOp(")") {
@@ -512,7 +552,7 @@ struct JinjaParser {
                 items.append(try parseExpression())
             }
             try expectOp(")")
-            return Expr(kind: .tuple(items), line: l)
+            return try makeExpr(kind: .tuple(items), line: l)
         case .op("["):
             _ = next()
             var items: [Expr] = []
@@ -521,7 +561,7 @@ struct JinjaParser {
                 items.append(try parseExpression())
             }
             _ = next()
-            return Expr(kind: .list(items), line: l)
+            return try makeExpr(kind: .list(items), line: l)
         case .op("{"):
             _ = next()
             var items: [(Expr, Expr)] = []
@@ -532,7 +572,7 @@ struct JinjaParser {
                 items.append((k, try parseExpression()))
             }
             _ = next()
-            return Expr(kind: .dict(items), line: l)
+            return try makeExpr(kind: .dict(items), line: l)
         default:
             throw error("unexpected \(JinjaParser.describe(token.kind))")
         }
@@ -547,10 +587,10 @@ struct JinjaParser {
                 switch current.kind {
                 case let .name(n):
                     _ = next()
-                    node = Expr(kind: .getattr(node, n), line: l)
+                    node = try makeExpr(kind: .getattr(node, n), line: l)
                 case let .int(i):
                     _ = next()
-                    node = Expr(kind: .getitem(node, Expr(kind: .literal(.int(i)), line: l)), line: l)
+                    node = try makeExpr(kind: .getitem(node, try makeExpr(kind: .literal(.int(i)), line: l)), line: l)
                 default:
                     throw error("expected an attribute name after '.'")
                 }
@@ -559,7 +599,7 @@ struct JinjaParser {
                 node = try parseSubscript(node)
             } else if isOp("(") {
                 let (args, kwargs) = try parseCallArguments()
-                node = Expr(kind: .call(node, args, kwargs), line: l)
+                node = try makeExpr(kind: .call(node, args, kwargs), line: l)
             } else {
                 return node
             }
@@ -587,10 +627,10 @@ struct JinjaParser {
         parts.append(current)
         if !sawColon {
             guard let key = current else { throw error("empty subscript") }
-            return Expr(kind: .getitem(target, key), line: l)
+            return try makeExpr(kind: .getitem(target, key), line: l)
         }
         while parts.count < 3 { parts.append(nil) }
-        return Expr(kind: .slice(target, parts[0], parts[1], parts[2]), line: l)
+        return try makeExpr(kind: .slice(target, parts[0], parts[1], parts[2]), line: l)
     }
 
     private mutating func parseCallArguments() throws -> ([Expr], [(String, Expr)]) {
@@ -619,7 +659,7 @@ struct JinjaParser {
             if isOp("|") {
                 _ = next()
                 let f = try parseFilterCall()
-                node = Expr(kind: .filter(node, f.name, f.args, f.kwargs), line: l)
+                node = try makeExpr(kind: .filter(node, f.name, f.args, f.kwargs), line: l)
             } else if isName("is") {
                 _ = next()
                 var negated = false
@@ -641,10 +681,10 @@ struct JinjaParser {
                     default: break
                     }
                 }
-                node = Expr(kind: .test(node, name, args, negated: negated), line: l)
+                node = try makeExpr(kind: .test(node, name, args, negated: negated), line: l)
             } else if isOp("(") {
                 let (args, kwargs) = try parseCallArguments()
-                node = Expr(kind: .call(node, args, kwargs), line: l)
+                node = try makeExpr(kind: .call(node, args, kwargs), line: l)
             } else {
                 return node
             }
