@@ -149,6 +149,11 @@ final class JinjaTests: XCTestCase {
         XCTAssertEqual(try JinjaTemplate("a{% generation %}b{{ 1 }}{% endgeneration %}c").render([:]), "ab1c")
     }
 
+    func testLoopCycle() throws {
+        // jinja2: "{% for i in range(3) %}{{ loop.cycle('a', 'b') }}{% endfor %}" -> "aba"
+        XCTAssertEqual(try JinjaTemplate("{% for i in range(3) %}{{ loop.cycle('a', 'b') }}{% endfor %}").render([:]), "aba")
+    }
+
     func testStrftimeNow() throws {
         let year = Calendar(identifier: .gregorian).component(.year, from: Date())
         XCTAssertEqual(try JinjaTemplate("{{ strftime_now('%Y') }}").render([:]), String(year))

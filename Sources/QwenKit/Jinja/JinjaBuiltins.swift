@@ -258,6 +258,9 @@ extension JinjaInterpreter {
                 throw JinjaError(line: 0, message: "list.\(name)() is not allowed: the template environment is immutable")
             default: return nil
             }
+        case let .loop(l) where name == "cycle":
+            guard !args.isEmpty else { throw JinjaError(line: 0, message: "no items for cycling given") }
+            return args[l.index % args.count]
         default:
             return nil
         }
