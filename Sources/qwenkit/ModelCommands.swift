@@ -164,9 +164,9 @@ final class ProgressReporter: @unchecked Sendable {
         case let .retrying(file, reason):
             endBar()
             log("\(file): \(reason); resuming")
-        case let .finished(file, bytes):
+        case let .finished(file, bytes, verified):
             endBar()
-            log("\(file): done (\(formatBytes(bytes)), SHA-256 verified where the hub publishes it)")
+            log("\(file): done (\(formatBytes(bytes))\(verified ? ", SHA-256 verified" : ""))")
         }
     }
 

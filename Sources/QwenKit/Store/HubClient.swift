@@ -13,8 +13,8 @@ public enum HubEvent: Sendable {
     case progress(file: String, completed: Int64, total: Int64?, bytesPerSecond: Double)
     /// The connection failed midway; the download continues from where it stopped.
     case retrying(file: String, reason: String)
-    /// The file is complete, verified and in place.
-    case finished(file: String, bytes: Int64)
+    /// The file is complete and in place; `verified` when its SHA-256 matched the hub's (LFS files).
+    case finished(file: String, bytes: Int64, verified: Bool)
 }
 
 /// The outcome of a pull.
@@ -260,7 +260,7 @@ public struct HubClient: Sendable {
             throw .fileSystem("cannot move \(partial.path) into place: \(error.localizedDescription)")
         }
         try link(repo, commit: commit, file: file, etag: meta.etag)
-        events(.finished(file: file, bytes: actualSize))
+        events(.finished(file: file, bytes: actualSize, verified: meta.sha256 != nil))
     }
 
     private func link(_ repo: String, commit: String, file: String, etag: String) throws(HubError) {
@@ -493,9 +493,9 @@ final class FileSink: BodySink, @unchecked Sendable {
         received += Int64(data.count)
         counter.add(Int64(data.count))
         let now = Date()
-        let report = now.timeIntervalSince(lastReport) >= 0.1
-        if report { lastReport = now }
         let completed = offset + received
+        let report = now.timeIntervalSince(lastReport) >= 0.1 || completed == total
+        if report { lastReport = now }
         let speed = Double(received) / max(now.timeIntervalSince(start), 1e-3)
         let total = self.total
         lock.unlock()
