@@ -68,7 +68,7 @@ public enum ModelStoreError: Error, CustomStringConvertible, Equatable {
         case let .unsupportedDirectory(path):
             "'\(path)' is a directory; Hugging Face model directories are not supported yet, pass a .gguf file"
         case let .notPulled(reference):
-            "'\(reference)' is not in the Hugging Face cache; run 'qwenkit pull \(reference)' first"
+            "no model file at '\(reference)', and no Hugging Face repository of that name in the cache; run 'qwenkit pull \(reference)' to download it"
         case let .fetchFailed(reason):
             "could not fetch the model: \(reason)"
         }
