@@ -7,7 +7,7 @@ struct QwenKitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qwenkit",
         abstract: "Run Qwen models natively: answer prompts, chat, tokenize, score.",
-        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, Score.self, Pull.self])
+        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, Score.self, Pull.self, List.self, Rm.self])
 
     /// Every failure reaches the user as one line on stderr and a non-zero exit, never a trace.
     static func main() {
@@ -25,7 +25,7 @@ struct QwenKitCommand: ParsableCommand {
     }
 
     private static func isArgumentError(_ error: Error) -> Bool {
-        !(error is ModelFileError || error is ModelStoreError || error is GenerationError || error is CLIError
+        !(error is ModelFileError || error is ModelStoreError || error is HubError || error is GenerationError || error is CLIError
           || String(describing: type(of: error)).hasPrefix("Tokenizer"))
     }
 }

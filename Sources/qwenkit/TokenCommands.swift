@@ -98,22 +98,3 @@ func logSumExp(_ row: ArraySlice<Float>) -> Float {
     for logit in row { sum += exp(Double(logit - maximum)) }
     return maximum + Float(log(sum))
 }
-
-struct Pull: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Download a known model into the cache.")
-
-    @Argument(help: "A model name, e.g. \(KnownModel.default.name).") var name: String
-
-    func run() throws {
-        guard let known = KnownModel.named(name) else {
-            throw CLIError("unknown model '\(name)' (known: \(KnownModel.all.map(\.name).joined(separator: ", ")))")
-        }
-        let store = ModelStore()
-        let path = store.file(for: known).path
-        if FileManager.default.fileExists(atPath: path) {
-            write(path + "\n")
-            return
-        }
-        write(try ModelFetcher(store: store).fetch(known) { log($0) } + "\n")
-    }
-}
