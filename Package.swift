@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "QwenKit", dependencies: ["QwenKernels", "QwenTokenizer"], swiftSettings: nativeSwift),
         .target(
             name: "QwenServer",
-            dependencies: ["QwenKit", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["QwenKit", "QwenTokenizer", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: nativeSwift),
         .executableTarget(
             name: "qwenkit",

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import QwenKit
+import QwenTokenizer
 import Synchronization
 
 /// Set when the client that asked for a generation has gone; the generation stops at its next token.
@@ -16,6 +17,8 @@ final class CancellationFlag: Sendable {
 /// bounded queue, and past the bound it is refused with 503.
 public final class InferenceEngine: Sendable {
     public let model: LanguageModel
+    /// The model's tokenizer: a server works on text, so a model without one cannot be served.
+    public let tokenizer: Tokenizer
     /// The name clients use for the model (`GET /v1/models`).
     public let modelID: String
     public let contextLength: Int
@@ -23,8 +26,9 @@ public final class InferenceEngine: Sendable {
     private let pool: SlotPool
 
     public init(model: LanguageModel, modelID: String, contextLength: Int, parallel: Int, threads: Int,
-                maxQueue: Int = 64) {
+                maxQueue: Int = 64) throws {
         self.model = model
+        tokenizer = try model.requireTokenizer()
         self.modelID = modelID
         self.contextLength = contextLength
         metrics = ServerMetrics()

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import QwenKit
+import QwenTokenizer
 import Synchronization
 
 /// How the server is set up.
@@ -141,14 +142,14 @@ struct OpenAIRoutes: Sendable {
         } catch {
             throw APIError.invalid("messages", "The conversation cannot be rendered with the model's chat template: \(error)")
         }
-        let tokens = engine.model.tokenizer.encode(prompt)
+        let tokens = engine.tokenizer.encode(prompt)
         try checkPrompt(tokens, settings: chat.settings)
         let toolNames = offerTools ? chat.toolNames : []
         switch chat.responseFormat {
         case .text: break
-        case .jsonObject: chat.settings.options.constraint = JSONConstraint(tokenizer: engine.model.tokenizer, schema: nil)
+        case .jsonObject: chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, schema: nil)
         case .jsonSchema(let schema):
-            chat.settings.options.constraint = JSONConstraint(tokenizer: engine.model.tokenizer, schema: schema)
+            chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, schema: schema)
         }
         let startsInReasoning = prompt.hasSuffix("<think>\n")
         let id = "chatcmpl-" + randomID()
@@ -236,7 +237,7 @@ struct OpenAIRoutes: Sendable {
         try checkModel(completion.model)
         let tokens: [Int]
         switch completion.prompt {
-        case .text(let text): tokens = engine.model.tokenizer.encode(text)
+        case .text(let text): tokens = engine.tokenizer.encode(text)
         case .tokens(let ids):
             let size = engine.model.transformer.config.vocabularySize
             if let bad = ids.first(where: { $0 < 0 || $0 >= size }) {
@@ -249,7 +250,7 @@ struct OpenAIRoutes: Sendable {
         let id = "cmpl-" + randomID()
         let created = Int(Date().timeIntervalSince1970)
         let engine = self.engine
-        let echo = completion.echo ? engine.model.tokenizer.decode(tokens) : ""
+        let echo = completion.echo ? engine.tokenizer.decode(tokens) : ""
         @Sendable func choice(_ text: String, finish: String?) -> JSONValue {
             .object([("text", .string(text)), ("index", 0), ("logprobs", .null),
                      ("finish_reason", finish.map(JSONValue.string) ?? .null)])
@@ -330,7 +331,7 @@ struct OpenAIRoutes: Sendable {
     }
 
     private func logprobsJSON(_ logprobs: [TokenLogprob]) -> JSONValue {
-        let tokenizer = engine.model.tokenizer
+        let tokenizer = engine.tokenizer
         func entry(_ id: Int, _ logprob: Float) -> [(String, JSONValue)] {
             let text = tokenizer.decode([id])
             return [("token", .string(text)), ("logprob", .double(Double(logprob))),

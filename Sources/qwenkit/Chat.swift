@@ -38,7 +38,7 @@ struct Chat: ParsableCommand {
             }
             history.append(ChatMessage(role: "user", content: line))
             let messages = (system.map { [ChatMessage(role: "system", content: $0)] } ?? []) + history
-            let prompt = model.tokenizer.encode(
+            let prompt = try model.requireTokenizer().encode(
                 try QwenChatTemplate.render(messages: messages, tools: nil, addGenerationPrompt: true))
             do {
                 let result = try generator.generate(prompt: prompt, options: sampling.generationOptions) { piece in
@@ -47,7 +47,7 @@ struct Chat: ParsableCommand {
                 }
                 write("\n")
                 history.append(ChatMessage(role: "assistant", content: result.text))
-            } catch let error as GenerationError {
+            } catch {
                 history.removeLast()
                 log("error: \(error)")
             }

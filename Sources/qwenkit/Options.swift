@@ -5,7 +5,7 @@ import QwenKit
 /// Which model to use and how to run it.
 struct ModelOptions: ParsableArguments {
     @Option(name: [.short, .customLong("model")],
-            help: "A .gguf file or a model name (default: $QWENKIT_MODEL, else \(KnownModel.default.name)).")
+            help: "A .gguf file, a Hugging Face model directory, a model name, or a pulled ORG/NAME[:FILE] (default: $QWENKIT_MODEL, else \(KnownModel.default.name)).")
     var model: String?
 
     @Option(name: [.short, .customLong("threads")], help: "Threads to compute with (default: every core).")

@@ -3,17 +3,21 @@ import Foundation
 import QwenKit
 
 @main
-struct QwenKitCommand: ParsableCommand {
+struct QwenKitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qwenkit",
         abstract: "Run Qwen models natively: answer prompts, chat, tokenize, score.",
-        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, Score.self, Pull.self])
+        subcommands: [Run.self, Serve.self, Chat.self, Tokenize.self, Detokenize.self, Score.self, Pull.self, List.self, Rm.self])
 
     /// Every failure reaches the user as one line on stderr and a non-zero exit, never a trace.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch let error as ExitCode {
             Foundation.exit(error.rawValue)
         } catch let error where isArgumentError(error) {
@@ -25,7 +29,7 @@ struct QwenKitCommand: ParsableCommand {
     }
 
     private static func isArgumentError(_ error: Error) -> Bool {
-        !(error is ModelFileError || error is ModelStoreError || error is GenerationError || error is CLIError
+        !(error is ModelFileError || error is ModelStoreError || error is HubError || error is GenerationError || error is CLIError
           || String(describing: type(of: error)).hasPrefix("Tokenizer"))
     }
 }

@@ -28,7 +28,7 @@ struct Run: ParsableCommand {
             messages.append(ChatMessage(role: "user", content: text))
             promptText = try QwenChatTemplate.render(messages: messages, tools: nil, addGenerationPrompt: true)
         }
-        let tokens = model.tokenizer.encode(promptText)
+        let tokens = try model.requireTokenizer().encode(promptText)
         let generator = Generator(model: model, contextLength: modelOptions.contextLength(for: model),
                                   threads: modelOptions.threadCount)
         let result = try generator.generate(prompt: tokens, options: sampling.generationOptions) { piece in

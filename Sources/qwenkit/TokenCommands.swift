@@ -14,7 +14,7 @@ struct Tokenize: ParsableCommand {
 
     func run() throws {
         let model = try modelOptions.load()
-        let ids = model.tokenizer.encode(text ?? readStandardInput(), splitSpecialTokens: splitSpecial)
+        let ids = try model.requireTokenizer().encode(text ?? readStandardInput(), splitSpecialTokens: splitSpecial)
         write((json ? "[" + ids.map(String.init).joined(separator: ", ") + "]" : ids.map(String.init).joined(separator: " ")) + "\n")
     }
 }
@@ -31,7 +31,7 @@ struct Detokenize: ParsableCommand {
         if let bad = ids.first(where: { $0 < 0 || $0 >= size }) {
             throw GenerationError.tokenOutOfRange(id: bad, vocabularySize: size)
         }
-        write(model.tokenizer.decode(ids))
+        write(try model.requireTokenizer().decode(ids))
     }
 }
 
@@ -79,21 +79,3 @@ struct Score: ParsableCommand {
     }
 }
 
-struct Pull: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Download a known model into the cache.")
-
-    @Argument(help: "A model name, e.g. \(KnownModel.default.name).") var name: String
-
-    func run() throws {
-        guard let known = KnownModel.named(name) else {
-            throw CLIError("unknown model '\(name)' (known: \(KnownModel.all.map(\.name).joined(separator: ", ")))")
-        }
-        let store = ModelStore()
-        let path = store.file(for: known).path
-        if FileManager.default.fileExists(atPath: path) {
-            write(path + "\n")
-            return
-        }
-        write(try ModelFetcher(store: store).fetch(known) { log($0) } + "\n")
-    }
-}

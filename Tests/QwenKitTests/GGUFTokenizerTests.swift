@@ -6,6 +6,7 @@ import XCTest
 final class GGUFTokenizerTests: XCTestCase {
     func testEveryTokenizerCaseFromGGUFMetadata() throws {
         let model = try LanguageModel(path: Fixtures.url("models/tiny-qwen2/tiny-qwen2-f32.gguf").path)
+        let tokenizer = try XCTUnwrap(model.tokenizer)
         let lines = String(decoding: try Fixtures.data("tokenizer/qwen2.5-cases.jsonl"), as: UTF8.self)
             .split(separator: "\n")
         XCTAssertGreaterThan(lines.count, 200)
@@ -19,8 +20,8 @@ final class GGUFTokenizerTests: XCTestCase {
             }
             let id = object["id"]?.intValue ?? -1
             let split = object["split_special_tokens"]?.boolValue ?? false
-            XCTAssertEqual(model.tokenizer.encode(text, splitSpecialTokens: split), ids, "case \(id)")
-            XCTAssertEqual(model.tokenizer.decode(ids), decoded, "case \(id)")
+            XCTAssertEqual(tokenizer.encode(text, splitSpecialTokens: split), ids, "case \(id)")
+            XCTAssertEqual(tokenizer.decode(ids), decoded, "case \(id)")
         }
     }
 }

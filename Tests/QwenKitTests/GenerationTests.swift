@@ -15,7 +15,7 @@ final class GenerationTests: XCTestCase {
         options.maxTokens = 6
 
         func prompt(_ messages: [ChatMessage]) throws -> [Int] {
-            model.tokenizer.encode(try QwenChatTemplate.render(messages: messages, tools: nil, addGenerationPrompt: true))
+            try model.requireTokenizer().encode(try QwenChatTemplate.render(messages: messages, tools: nil, addGenerationPrompt: true))
         }
         let chat = Generator(model: model, contextLength: 256, threads: 2)
         var history = [ChatMessage.user("Hello there")]
@@ -40,7 +40,7 @@ final class GenerationTests: XCTestCase {
         var options = GenerationOptions()
         options.sampling = .greedy
         options.maxTokens = 5
-        let prompt = model.tokenizer.encode("The quick brown fox")
+        let prompt = try model.requireTokenizer().encode("The quick brown fox")
         let limited = try Generator(model: model, contextLength: 64, threads: 1).generate(prompt: prompt, options: options)
         XCTAssertEqual(limited.tokens.count, 5)
         XCTAssertEqual(limited.finishReason, .length)

@@ -55,6 +55,8 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
     case missingMetadata(key: String)
     case missingTensor(name: String)
     case unsupportedArchitecture(String)
+    /// A field of a Hugging Face file (safetensors header, `config.json`, index) is missing or wrong.
+    case invalidFile(path: String, field: String, reason: String)
 
     public var description: String {
         switch self {
@@ -75,7 +77,10 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
         case let .missingTensor(name):
             "model file lacks the tensor '\(name)'"
         case let .unsupportedArchitecture(arch):
-            "unsupported model architecture '\(arch)' (supported: qwen2)"
+            "unsupported model architecture '\(arch)' (supported: qwen2, qwen3, qwen3moe; "
+                + "Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM)"
+        case let .invalidFile(path, field, reason):
+            "invalid model file '\(path)': \(field): \(reason)"
         }
     }
 }

@@ -139,7 +139,8 @@ public final class Generator {
         var sampler = Sampler(options.sampling)
         var constraint = options.constraint
         var logprobs: [TokenLogprob] = []
-        var decoder = Tokenizer.StreamingDecoder(tokenizer: model.tokenizer)
+        // Without a tokenizer (a model for token ids only) the result has tokens but no text.
+        var decoder = model.tokenizer.map { Tokenizer.StreamingDecoder(tokenizer: $0) }
         var stops = StopSequenceMatcher(stops: options.stop)
         var generated: [Int] = []
         var text = ""
@@ -167,7 +168,7 @@ public final class Generator {
                 finish = .stop
                 break
             }
-            let piece = stops.feed(decoder.append(next))
+            let piece = stops.feed(decoder?.append(next) ?? "")
             emit(piece.text)
             if piece.stopped {
                 finish = .stop
@@ -179,7 +180,7 @@ public final class Generator {
             cachedTokens.append(next)
         }
         if !hitStopString {
-            let piece = stops.feed(decoder.finish())
+            let piece = stops.feed(decoder?.finish() ?? "")
             emit(piece.text)
             if !piece.stopped { emit(stops.finish()) }
         }

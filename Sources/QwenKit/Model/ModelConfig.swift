@@ -1,6 +1,8 @@
-/// The shape of a Qwen transformer, read from a model file's metadata.
+/// The shape of a Qwen transformer, read from a model file's metadata (GGUF keys or a
+/// Hugging Face `config.json`).
 public struct ModelConfig: Sendable, Equatable {
-    /// `qwen2` (GGUF `general.architecture`).
+    /// `qwen2`, `qwen3` or `qwen3moe`: GGUF's `general.architecture` names, also used for
+    /// `Qwen2ForCausalLM`, `Qwen3ForCausalLM` and `Qwen3MoeForCausalLM`.
     public var architecture: String
     public var layerCount: Int
     /// Width of the residual stream (`embedding_length`).
@@ -16,14 +18,61 @@ public struct ModelConfig: Sendable, Equatable {
     /// The context length the model was trained for.
     public var trainedContextLength: Int
     public var vocabularySize: Int
+    /// Per-head RMSNorm of queries and keys before RoPE (Qwen3).
+    public var hasQueryKeyNorm: Bool
+    /// The output head is the token embedding.
+    public var tieWordEmbeddings: Bool
+    /// YaRN context extension; nil for plain RoPE.
+    public var ropeScaling: YaRNScaling?
+    /// The mixture-of-experts feed-forward (Qwen3-MoE); nil for dense models.
+    public var experts: ExpertConfig?
 
     public var qDim: Int { headCount * headDim }
     public var kvDim: Int { kvHeadCount * headDim }
+
+    /// Whether layer `layer` uses the mixture of experts rather than the dense feed-forward.
+    public func isExpertLayer(_ layer: Int) -> Bool {
+        guard let experts else { return false }
+        return !experts.denseLayers.contains(layer) && (layer + 1) % experts.sparseStep == 0
+    }
+}
+
+/// YaRN RoPE scaling (`rope_scaling: {"rope_type": "yarn", ...}`, GGUF `rope.scaling.*`),
+/// computed as Hugging Face transformers' `_compute_yarn_parameters` does.
+public struct YaRNScaling: Sendable, Equatable {
+    /// How much the context is stretched.
+    public var factor: Double
+    /// The context the model was trained with before the extension.
+    public var originalContextLength: Int
+    public var betaFast: Double = 32
+    public var betaSlow: Double = 1
+    /// Multiplies cos and sin; nil: `0.1 · ln(factor) + 1`.
+    public var attentionFactor: Double?
+    /// Round the correction range to whole dimensions (transformers' `truncate`, default true).
+    public var truncate = true
+}
+
+/// The routed feed-forward of a mixture-of-experts model.
+public struct ExpertConfig: Sendable, Equatable {
+    /// Experts per layer (`num_experts`).
+    public var count: Int
+    /// Experts each token uses (`num_experts_per_tok`).
+    public var used: Int
+    /// Width of each expert's SwiGLU hidden layer (`moe_intermediate_size`).
+    public var feedForwardSize: Int
+    /// Renormalize the chosen experts' weights to sum to 1 (`norm_topk_prob`).
+    public var normalizeTopK: Bool
+    /// Every `sparseStep`-th layer is a mixture (`decoder_sparse_step`).
+    public var sparseStep: Int = 1
+    /// Layers that keep the dense feed-forward (`mlp_only_layers`).
+    public var denseLayers: Set<Int> = []
+    /// Width of the always-on shared expert (`shared_expert_intermediate_size`); nil or 0: none.
+    public var sharedFeedForwardSize: Int?
 }
 
 extension ModelConfig {
     /// Architectures this engine runs.
-    static let supportedArchitectures: Set<String> = ["qwen2"]
+    static let supportedArchitectures: Set<String> = ["qwen2", "qwen3", "qwen3moe"]
 
     /// Reads the `<arch>.*` keys of a GGUF file, checking each value is sane before it sizes anything.
     init(gguf: GGUFFile) throws(ModelFileError) {
@@ -55,7 +104,9 @@ extension ModelConfig {
         architecture = arch
         layerCount = try integer("block_count", range: 1...1024)
         hiddenSize = try integer("embedding_length", range: 1...65536)
-        feedForwardSize = try integer("feed_forward_length", range: 1...1 << 20)
+        // A qwen3moe file has only expert layers; its dense width, when present, goes unused.
+        feedForwardSize = arch == "qwen3moe" && gguf["\(arch).feed_forward_length"] == nil
+            ? 0 : try integer("feed_forward_length", range: 1...1 << 20)
         headCount = try integer("attention.head_count", range: 1...1024)
         kvHeadCount = gguf["\(arch).attention.head_count_kv"] == nil
             ? headCount : try integer("attention.head_count_kv", range: 1...headCount)
@@ -81,5 +132,30 @@ extension ModelConfig {
             throw .missingMetadata(key: "tokenizer.ggml.tokens")
         }
         vocabularySize = tokens.count
+        hasQueryKeyNorm = arch != "qwen2"
+        tieWordEmbeddings = gguf.tensor(named: "output.weight") == nil
+
+        ropeScaling = nil
+        if let type = gguf["\(arch).rope.scaling.type"]?.string, type != "none" {
+            guard type == "yarn" else {
+                throw .invalid(field: "\(arch).rope.scaling.type", reason: "'\(type)' is not supported (yarn, none)")
+            }
+            var yarn = YaRNScaling(factor: try number("rope.scaling.factor"),
+                                   originalContextLength: try integer("rope.scaling.original_context_length",
+                                                                      range: 1...1 << 24))
+            if gguf["\(arch).rope.scaling.yarn_beta_fast"] != nil { yarn.betaFast = try number("rope.scaling.yarn_beta_fast") }
+            if gguf["\(arch).rope.scaling.yarn_beta_slow"] != nil { yarn.betaSlow = try number("rope.scaling.yarn_beta_slow") }
+            ropeScaling = yarn
+        }
+
+        experts = nil
+        if arch == "qwen3moe" {
+            let count = try integer("expert_count", range: 1...4096)
+            // llama.cpp's qwen3moe graph always renormalizes the top-k weights and routes every layer.
+            experts = ExpertConfig(count: count,
+                                   used: try integer("expert_used_count", range: 1...count),
+                                   feedForwardSize: try integer("expert_feed_forward_length", range: 1...1 << 20),
+                                   normalizeTopK: true)
+        }
     }
 }

@@ -6,13 +6,21 @@ import QwenKernels
 public final class Transformer: Sendable {
     public let config: ModelConfig
     let weights: ModelWeights
-    /// Keeps the mapping (and so every ``WeightMatrix`` pointer) alive.
-    let file: GGUFFile
+    /// Keep the mappings (and so every ``WeightMatrix`` pointer) alive.
+    let files: [MappedFile]
 
+    /// A model from a GGUF file (architectures `qwen2`, `qwen3`, `qwen3moe`).
     public init(gguf: GGUFFile) throws(ModelFileError) {
-        file = gguf
+        files = [gguf.file]
         config = try ModelConfig(gguf: gguf)
         weights = try ModelWeights(gguf: gguf, config: config)
+    }
+
+    /// A model from a Hugging Face checkpoint and the config read from its `config.json`.
+    public init(safetensors checkpoint: SafetensorsCheckpoint, config: ModelConfig) throws(ModelFileError) {
+        files = checkpoint.files.map(\.file)
+        self.config = config
+        weights = try ModelWeights(safetensors: checkpoint, config: config)
     }
 }
 
@@ -44,6 +52,8 @@ public final class InferenceState {
 
     private var batchCapacity = 0
     private var buffers: Buffers
+    /// Routing scratch for mixture-of-experts layers; nil for dense models.
+    private let expertScratch: ExpertScratch?
 
     public init(model: Transformer, contextLength: Int, threads: Int) {
         let c = model.config
@@ -55,18 +65,21 @@ public final class InferenceState {
         keyCache = .allocate(capacity: cacheCount)
         valueCache = .allocate(capacity: cacheCount)
 
-        // As Hugging Face computes it, in float32: inv_freq = 1 / theta^(2i / d); angle = pos · inv_freq.
+        // As Hugging Face computes it, in float32: angle = pos · inv_freq (YaRN-scaled when
+        // configured); cos and sin times the attention factor (1 without scaling).
         let half = c.headDim / 2
         ropeCos = .allocate(capacity: contextLength * half)
         ropeSin = .allocate(capacity: contextLength * half)
+        let rotary = RotaryFrequencies(config: c)
         for i in 0..<half {
-            let inverseFrequency = 1 / powf(c.ropeTheta, Float(2 * i) / Float(c.headDim))
+            let inverseFrequency = rotary.inverseFrequencies[i]
             for p in 0..<contextLength {
                 let angle = Double(Float(p) * inverseFrequency)
-                ropeCos[p * half + i] = Float(cos(angle))
-                ropeSin[p * half + i] = Float(sin(angle))
+                ropeCos[p * half + i] = Float(cos(angle)) * rotary.attentionFactor
+                ropeSin[p * half + i] = Float(sin(angle)) * rotary.attentionFactor
             }
         }
+        expertScratch = ExpertScratch(config: c, threads: threads)
         buffers = Buffers(config: c, tokens: 1, threads: threads, contextLength: contextLength)
         batchCapacity = 1
     }
@@ -110,6 +123,10 @@ public final class InferenceState {
             matmul(layer.q, b.normed, n: n, b.q, bias: layer.qBias, threads: threads, scratch: b.tiles)
             matmul(layer.k, b.normed, n: n, b.k, bias: layer.kBias, threads: threads, scratch: b.tiles)
             matmul(layer.v, b.normed, n: n, b.v, bias: layer.vBias, threads: threads, scratch: b.tiles)
+            if let qNorm = layer.qNorm, let kNorm = layer.kNorm {
+                rmsNormHeads(b.q, heads: n * c.headCount, headDim: c.headDim, weight: qNorm, epsilon: c.rmsNormEpsilon)
+                rmsNormHeads(b.k, heads: n * c.kvHeadCount, headDim: c.headDim, weight: kNorm, epsilon: c.rmsNormEpsilon)
+            }
             for t in 0..<n {
                 applyRoPE(b.q + t * c.qDim, heads: c.headCount, position: position + t)
                 applyRoPE(b.k + t * c.kvDim, heads: c.kvHeadCount, position: position + t)
@@ -121,12 +138,19 @@ public final class InferenceState {
             matmul(layer.o, b.attention, n: n, b.projected, threads: threads, scratch: b.tiles)
             add(b.projected, into: x, count: n * c.hiddenSize)
 
-            // Feed-forward block: x += down(silu(gate(norm(x))) * up(norm(x)))
+            // Feed-forward block: x += down(silu(gate(norm(x))) * up(norm(x))), or a mixture of such experts
             rmsNorm(x, layer.ffnNorm, into: b.normed, n: n)
-            matmul(layer.gate, b.normed, n: n, b.gate, threads: threads, scratch: b.tiles)
-            matmul(layer.up, b.normed, n: n, b.up, threads: threads, scratch: b.tiles)
-            swiGLU(b.gate, b.up, count: n * c.feedForwardSize)
-            matmul(layer.down, b.gate, n: n, b.projected, threads: threads, scratch: b.tiles)
+            switch layer.feedForward {
+            case let .dense(ffn):
+                matmul(ffn.gate, b.normed, n: n, b.gate, threads: threads, scratch: b.tiles)
+                matmul(ffn.up, b.normed, n: n, b.up, threads: threads, scratch: b.tiles)
+                swiGLU(b.gate, b.up, count: n * ffn.gate.rows)
+                matmul(ffn.down, b.gate, n: n, b.projected, threads: threads, scratch: b.tiles)
+            case let .mixture(moe):
+                // Non-nil: a config with experts always makes the scratch.
+                moe.apply(b.normed, n: n, hidden: c.hiddenSize, into: b.projected,
+                          scratch: expertScratch.unsafelyUnwrapped, threads: threads)
+            }
             add(b.projected, into: x, count: n * c.hiddenSize)
         }
         position += n

@@ -15,13 +15,15 @@ public struct WeightMatrix: @unchecked Sendable {
     public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
 }
 
-/// One transformer block's weights. The optional biases are Qwen2's q/k/v projection biases.
+/// One transformer block's weights. The optional biases are Qwen2's q/k/v projection biases;
+/// the optional norms are Qwen3's per-head RMSNorm of queries and keys (headDim weights each).
 struct LayerWeights: @unchecked Sendable {
     var attentionNorm: [Float]
     var q: WeightMatrix, k: WeightMatrix, v: WeightMatrix, o: WeightMatrix
     var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
+    var qNorm: [Float]?, kNorm: [Float]?
     var ffnNorm: [Float]
-    var gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix
+    var feedForward: FeedForward
 }
 
 /// All weights of a Qwen model. Checkpoint tensor names are bound here and nowhere else.
@@ -44,6 +46,18 @@ struct ModelWeights: @unchecked Sendable {
             return WeightMatrix(type: t.type, rows: rows, cols: cols, data: gguf.data(of: t),
                                 rowBytes: t.byteCount / rows)
         }
+        /// A stacked expert tensor, [cols, rows, experts] innermost first: `experts` matrices back to back.
+        func experts(_ name: String, rows: Int, cols: Int, count: Int) throws(ModelFileError) -> [WeightMatrix] {
+            guard let t = gguf.tensor(named: name) else { throw .missingTensor(name: name) }
+            guard t.shape == [cols, rows, count] else {
+                throw .invalid(field: "shape of tensor '\(name)'", reason: "\(t.shape), expected [\(cols), \(rows), \(count)]")
+            }
+            let rowBytes = t.byteCount / (rows * count)
+            return (0..<count).map { e in
+                WeightMatrix(type: t.type, rows: rows, cols: cols, data: gguf.data(of: t) + e * rows * rowBytes,
+                             rowBytes: rowBytes)
+            }
+        }
         func vector(_ name: String, count: Int) throws(ModelFileError) -> [Float] {
             guard let t = gguf.tensor(named: name) else { throw .missingTensor(name: name) }
             guard t.shape == [count] else {
@@ -55,6 +69,24 @@ struct ModelWeights: @unchecked Sendable {
         }
         func optionalVector(_ name: String, count: Int) throws(ModelFileError) -> [Float]? {
             gguf.tensor(named: name) == nil ? nil : try vector(name, count: count)
+        }
+
+        func feedForward(layer i: Int) throws(ModelFileError) -> FeedForward {
+            let p = "blk.\(i)."
+            guard c.isExpertLayer(i), let moe = c.experts else {
+                return .dense(FeedForwardWeights(
+                    gate: try matrix(p + "ffn_gate.weight", rows: c.feedForwardSize, cols: c.hiddenSize),
+                    up: try matrix(p + "ffn_up.weight", rows: c.feedForwardSize, cols: c.hiddenSize),
+                    down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, cols: c.feedForwardSize)))
+            }
+            let width = moe.feedForwardSize
+            let gates = try experts(p + "ffn_gate_exps.weight", rows: width, cols: c.hiddenSize, count: moe.count)
+            let ups = try experts(p + "ffn_up_exps.weight", rows: width, cols: c.hiddenSize, count: moe.count)
+            let downs = try experts(p + "ffn_down_exps.weight", rows: c.hiddenSize, cols: width, count: moe.count)
+            return .mixture(MixtureOfExperts(
+                router: try matrix(p + "ffn_gate_inp.weight", rows: moe.count, cols: c.hiddenSize),
+                experts: (0..<moe.count).map { FeedForwardWeights(gate: gates[$0], up: ups[$0], down: downs[$0]) },
+                used: moe.used, normalizeTopK: moe.normalizeTopK))
         }
 
         tokenEmbedding = try matrix("token_embd.weight", rows: c.vocabularySize, cols: c.hiddenSize)
@@ -70,15 +102,122 @@ struct ModelWeights: @unchecked Sendable {
                 qBias: try optionalVector(p + "attn_q.bias", count: c.qDim),
                 kBias: try optionalVector(p + "attn_k.bias", count: c.kvDim),
                 vBias: try optionalVector(p + "attn_v.bias", count: c.kvDim),
+                qNorm: c.hasQueryKeyNorm ? try vector(p + "attn_q_norm.weight", count: c.headDim) : nil,
+                kNorm: c.hasQueryKeyNorm ? try vector(p + "attn_k_norm.weight", count: c.headDim) : nil,
                 ffnNorm: try vector(p + "ffn_norm.weight", count: c.hiddenSize),
-                gate: try matrix(p + "ffn_gate.weight", rows: c.feedForwardSize, cols: c.hiddenSize),
-                up: try matrix(p + "ffn_up.weight", rows: c.feedForwardSize, cols: c.hiddenSize),
-                down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, cols: c.feedForwardSize)))
+                feedForward: try feedForward(layer: i)))
         }
         self.layers = layers
         outputNorm = try vector("output_norm.weight", count: c.hiddenSize)
         output = gguf.tensor(named: "output.weight") == nil
             ? tokenEmbedding
             : try matrix("output.weight", rows: c.vocabularySize, cols: c.hiddenSize)
+    }
+
+    /// Binds Hugging Face's tensor names (`model.embed_tokens.weight`,
+    /// `model.layers.N.self_attn.q_proj.weight`, ...) and checks every shape and dtype against
+    /// the config. Weights are [out, in] row-major, the ``WeightMatrix`` layout, and stay in the
+    /// mapped file: F32, F16 and BF16 rows are read in place by the kernels.
+    init(safetensors checkpoint: SafetensorsCheckpoint, config c: ModelConfig) throws(ModelFileError) {
+        func tensor(_ name: String, shape: [Int]) throws(ModelFileError)
+            -> (info: SafetensorsTensorInfo, file: SafetensorsFile, type: GGMLType) {
+            guard let (info, file) = checkpoint.tensor(named: name) else { throw .missingTensor(name: name) }
+            guard info.shape == shape else {
+                throw .invalidFile(path: file.file.path, field: "tensor '\(name)' shape",
+                                   reason: "\(info.shape), expected \(shape)")
+            }
+            guard let type = info.dtype.ggmlType else {
+                throw .invalidFile(path: file.file.path, field: "tensor '\(name)' dtype",
+                                   reason: "\(info.dtype.rawValue) weights are not supported (F32, F16, BF16)")
+            }
+            return (info, file, type)
+        }
+        func matrix(_ name: String, rows: Int, cols: Int) throws(ModelFileError) -> WeightMatrix {
+            let t = try tensor(name, shape: [rows, cols])
+            return WeightMatrix(type: t.type, rows: rows, cols: cols, data: t.file.data(of: t.info),
+                                rowBytes: cols * t.info.dtype.size)
+        }
+        func vector(_ name: String, count: Int) throws(ModelFileError) -> [Float] {
+            let t = try tensor(name, shape: [count])
+            var values = [Float](repeating: 0, count: count)
+            values.withUnsafeMutableBufferPointer { out in
+                // Non-nil: count ≥ 1 for every vector the model has.
+                dequantize(t.type, t.file.data(of: t.info), out.baseAddress.unsafelyUnwrapped, count: count)
+            }
+            return values
+        }
+        func optionalVector(_ name: String, count: Int) throws(ModelFileError) -> [Float]? {
+            checkpoint.tensor(named: name) == nil ? nil : try vector(name, count: count)
+        }
+        func swiGLU(_ p: String, width: Int) throws(ModelFileError) -> FeedForwardWeights {
+            FeedForwardWeights(gate: try matrix(p + "gate_proj.weight", rows: width, cols: c.hiddenSize),
+                               up: try matrix(p + "up_proj.weight", rows: width, cols: c.hiddenSize),
+                               down: try matrix(p + "down_proj.weight", rows: c.hiddenSize, cols: width))
+        }
+        func mixture(_ p: String, _ moe: ExpertConfig) throws(ModelFileError) -> MixtureOfExperts {
+            let width = moe.feedForwardSize
+            var experts: [FeedForwardWeights] = []
+            if checkpoint.tensor(named: p + "experts.gate_up_proj") != nil {
+                // transformers 5 saves the experts fused: gate_up_proj (E, 2·width, hidden) with
+                // gate rows first, down_proj (E, hidden, width).
+                let gateUp = try tensor(p + "experts.gate_up_proj", shape: [moe.count, 2 * width, c.hiddenSize])
+                let down = try tensor(p + "experts.down_proj", shape: [moe.count, c.hiddenSize, width])
+                let inRow = c.hiddenSize * gateUp.info.dtype.size, outRow = width * down.info.dtype.size
+                for e in 0..<moe.count {
+                    let base = gateUp.file.data(of: gateUp.info) + e * 2 * width * inRow
+                    experts.append(FeedForwardWeights(
+                        gate: WeightMatrix(type: gateUp.type, rows: width, cols: c.hiddenSize, data: base, rowBytes: inRow),
+                        up: WeightMatrix(type: gateUp.type, rows: width, cols: c.hiddenSize, data: base + width * inRow,
+                                         rowBytes: inRow),
+                        down: WeightMatrix(type: down.type, rows: c.hiddenSize, cols: width,
+                                           data: down.file.data(of: down.info) + e * c.hiddenSize * outRow,
+                                           rowBytes: outRow)))
+                }
+            } else {
+                for e in 0..<moe.count { experts.append(try swiGLU(p + "experts.\(e).", width: width)) }
+            }
+            var shared: FeedForwardWeights?, sharedGate: WeightMatrix?
+            if let sharedWidth = moe.sharedFeedForwardSize {
+                shared = try swiGLU(p + "shared_expert.", width: sharedWidth)
+                sharedGate = try matrix(p + "shared_expert_gate.weight", rows: 1, cols: c.hiddenSize)
+            }
+            return MixtureOfExperts(router: try matrix(p + "gate.weight", rows: moe.count, cols: c.hiddenSize),
+                                    experts: experts, used: moe.used, normalizeTopK: moe.normalizeTopK,
+                                    shared: shared, sharedGate: sharedGate)
+        }
+
+        tokenEmbedding = try matrix("model.embed_tokens.weight", rows: c.vocabularySize, cols: c.hiddenSize)
+        var layers: [LayerWeights] = []
+        for i in 0..<c.layerCount {
+            let p = "model.layers.\(i).", a = p + "self_attn."
+            if let (_, file) = checkpoint.tensor(named: a + "o_proj.bias") {
+                throw .invalidFile(path: file.file.path, field: "tensor '\(a)o_proj.bias'",
+                                   reason: "an output projection bias is not supported")
+            }
+            let feedForward: FeedForward
+            if c.isExpertLayer(i), let moe = c.experts {
+                feedForward = .mixture(try mixture(p + "mlp.", moe))
+            } else {
+                feedForward = .dense(try swiGLU(p + "mlp.", width: c.feedForwardSize))
+            }
+            layers.append(LayerWeights(
+                attentionNorm: try vector(p + "input_layernorm.weight", count: c.hiddenSize),
+                q: try matrix(a + "q_proj.weight", rows: c.qDim, cols: c.hiddenSize),
+                k: try matrix(a + "k_proj.weight", rows: c.kvDim, cols: c.hiddenSize),
+                v: try matrix(a + "v_proj.weight", rows: c.kvDim, cols: c.hiddenSize),
+                o: try matrix(a + "o_proj.weight", rows: c.hiddenSize, cols: c.qDim),
+                qBias: try optionalVector(a + "q_proj.bias", count: c.qDim),
+                kBias: try optionalVector(a + "k_proj.bias", count: c.kvDim),
+                vBias: try optionalVector(a + "v_proj.bias", count: c.kvDim),
+                qNorm: c.hasQueryKeyNorm ? try vector(a + "q_norm.weight", count: c.headDim) : nil,
+                kNorm: c.hasQueryKeyNorm ? try vector(a + "k_norm.weight", count: c.headDim) : nil,
+                ffnNorm: try vector(p + "post_attention_layernorm.weight", count: c.hiddenSize),
+                feedForward: feedForward))
+        }
+        self.layers = layers
+        outputNorm = try vector("model.norm.weight", count: c.hiddenSize)
+        output = c.tieWordEmbeddings
+            ? tokenEmbedding
+            : try matrix("lm_head.weight", rows: c.vocabularySize, cols: c.hiddenSize)
     }
 }

@@ -5,8 +5,11 @@ import Foundation
 /// The cache folder is `$QWENKIT_HOME`, else `~/.cache/qwenkit`; models are kept in its `models/` folder.
 public struct ModelStore: Sendable {
     public let home: URL
+    /// The environment the store was made from (for the Hugging Face cache location).
+    let environment: [String: String]
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
         if let home = environment["QWENKIT_HOME"], !home.isEmpty {
             self.home = URL(fileURLWithPath: home)
         } else {
@@ -19,33 +22,49 @@ public struct ModelStore: Sendable {
     /// The cached file of a known model, whether or not it is present yet.
     public func file(for model: KnownModel) -> URL { modelsFolder.appendingPathComponent(model.fileName) }
 
-    /// Resolves what the user typed: a path to a `.gguf` file, or a known model name.
+    /// Resolves what the user typed: a path to a `.gguf` file or a Hugging Face model directory,
+    /// a known model name, or a Hugging Face reference `ORG/NAME[@REVISION][:FILE]` already pulled
+    /// into the hub cache.
     /// Returns the path and, for a known model that is not cached yet, the model to fetch.
     public func resolve(_ reference: String) throws(ModelStoreError) -> (path: String, missing: KnownModel?) {
         if let known = KnownModel.named(reference) {
             let url = file(for: known)
             return (url.path, FileManager.default.fileExists(atPath: url.path) ? nil : known)
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: reference, isDirectory: &isDirectory) else {
+        guard FileManager.default.fileExists(atPath: reference) else {
+            if let hub = HubReference(parsing: reference) { return (try resolvePulled(hub), nil) }
             throw .notFound(reference)
         }
-        if isDirectory.boolValue { throw .unsupportedDirectory(reference) }
         return (reference, nil)
+    }
+}
+
+extension ModelStore {
+    /// The path of a pulled Hugging Face model: the file for `REPO:FILE`; for `REPO`, the snapshot folder,
+    /// or its only `.gguf` file when the snapshot has no `config.json` and exactly one GGUF.
+    func resolvePulled(_ reference: HubReference) throws(ModelStoreError) -> String {
+        guard let url = HubCache(environment: environment).resolve(reference) else {
+            throw .notPulled(reference.description)
+        }
+        guard reference.file == nil else { return url.path }
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        let ggufs = contents.filter { $0.lowercased().hasSuffix(".gguf") }
+        if !contents.contains("config.json"), ggufs.count == 1 { return url.appendingPathComponent(ggufs[0]).path }
+        return url.path
     }
 }
 
 public enum ModelStoreError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
-    case unsupportedDirectory(String)
     case fetchFailed(String)
+    case notPulled(String)
 
     public var description: String {
         switch self {
         case let .notFound(reference):
             "no model file at '\(reference)' and no known model of that name (known: \(KnownModel.all.map(\.name).joined(separator: ", ")))"
-        case let .unsupportedDirectory(path):
-            "'\(path)' is a directory; Hugging Face model directories are not supported yet, pass a .gguf file"
+        case let .notPulled(reference):
+            "no model file at '\(reference)', and no Hugging Face repository of that name in the cache; run 'qwenkit pull \(reference)' to download it"
         case let .fetchFailed(reason):
             "could not fetch the model: \(reason)"
         }

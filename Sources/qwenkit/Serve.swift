@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import QwenKit
+import QwenServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+    @Option(help: "Require 'Authorization: Bearer KEY' on every /v1 route.") var apiKey: String?
+    @Option(help: "Conversations generated at the same time, each with its own KV cache.") var parallel = 1
+    @Option(help: "Requests that may wait for a free slot before new ones are refused with 503.") var queue = 64
+    @Option(help: "Largest accepted request body, in bytes.") var maxBodyBytes = 8 << 20
+
+    func validate() throws {
+        guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be in 1...64") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard queue >= 0 else { throw ValidationError("--queue must not be negative") }
+        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+    }
+
+    func run() async throws {
+        let model = try modelOptions.load()
+        let name = modelOptions.model ?? ProcessInfo.processInfo.environment["QWENKIT_MODEL"] ?? KnownModel.default.name
+        let engine = try InferenceEngine(model: model, modelID: name, contextLength: modelOptions.contextLength(for: model),
+                                         parallel: parallel, threads: modelOptions.threadCount, maxQueue: queue)
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.apiKey = apiKey
+        configuration.maxBodyBytes = maxBodyBytes
+        log("serving \(name) on http://\(host):\(port) (parallel \(parallel), context \(engine.contextLength))")
+        try await buildApplication(engine: engine, configuration: configuration).runService()
+    }
+}
