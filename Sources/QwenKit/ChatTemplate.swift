@@ -30,13 +30,18 @@ public struct ChatMessage: Sendable, Equatable {
     public var toolCallID: String?
     /// For `tool` messages: the function name (not printed by Qwen2.5).
     public var name: String?
+    /// For assistant messages of thinking models: the reasoning that preceded the answer
+    /// (`reasoning_content`; Qwen3's template decides whether to show it again).
+    public var reasoningContent: String?
 
-    public init(role: String, content: String?, toolCalls: [ToolCall] = [], toolCallID: String? = nil, name: String? = nil) {
+    public init(role: String, content: String?, toolCalls: [ToolCall] = [], toolCallID: String? = nil, name: String? = nil,
+                reasoningContent: String? = nil) {
         self.role = role
         self.content = content
         self.toolCalls = toolCalls
         self.toolCallID = toolCallID
         self.name = name
+        self.reasoningContent = reasoningContent
     }
 
     /// A system message.
@@ -93,13 +98,15 @@ extension ChatMessage {
             calls = try list.map(ToolCall.init(json:))
         }
         self.init(role: role, content: content, toolCalls: calls,
-                  toolCallID: json["tool_call_id"]?.stringValue, name: json["name"]?.stringValue)
+                  toolCallID: json["tool_call_id"]?.stringValue, name: json["name"]?.stringValue,
+                  reasoningContent: json["reasoning_content"]?.stringValue)
     }
 
     /// The OpenAI-style object, with null/empty fields left out (as transformers would drop them).
     public var json: JSONValue {
         var members: [(String, JSONValue)] = [("role", .string(role))]
         if let content { members.append(("content", .string(content))) }
+        if let reasoningContent { members.append(("reasoning_content", .string(reasoningContent))) }
         if !toolCalls.isEmpty { members.append(("tool_calls", .array(toolCalls.map(\.json)))) }
         if let toolCallID { members.append(("tool_call_id", .string(toolCallID))) }
         if let name { members.append(("name", .string(name))) }

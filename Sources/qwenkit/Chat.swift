@@ -13,6 +13,8 @@ struct Chat: ParsableCommand {
 
     func run() throws {
         let model = try modelOptions.load()
+        let tokenizer = try model.requireTokenizer()
+        let options = sampling.generationOptions(for: model)
         let generator = Generator(model: model, contextLength: modelOptions.contextLength(for: model),
                                   threads: modelOptions.threadCount)
         var system = self.system
@@ -36,17 +38,24 @@ struct Chat: ParsableCommand {
                 log(system == nil ? "system prompt cleared; conversation cleared" : "system prompt set; conversation cleared")
                 continue
             }
-            history.append(ChatMessage(role: "user", content: line))
-            let messages = (system.map { [ChatMessage(role: "system", content: $0)] } ?? []) + history
-            let prompt = try model.requireTokenizer().encode(
-                try QwenChatTemplate.render(messages: messages, tools: nil, addGenerationPrompt: true))
+            history.append(.user(line))
+            let messages = (system.map { [ChatMessage.system($0)] } ?? []) + history
+            let promptText = try model.renderPrompt(messages: messages, enableThinking: sampling.think)
+            let startsInReasoning = promptText.hasSuffix("<think>\n")
+            // The whole conversation is rendered each turn; the generator reuses the cached prefix
+            // (the template may drop old <think> blocks, so only the common prefix is kept).
+            let prompt = tokenizer.encode(promptText)
+            var printer = ReplyPrinter(startsInReasoning: startsInReasoning, hideThinking: sampling.hideThinking)
             do {
-                let result = try generator.generate(prompt: prompt, options: sampling.generationOptions) { piece in
-                    write(piece)
+                let result = try generator.generate(prompt: prompt, options: options) { piece in
+                    printer.print(piece)
                     return true
                 }
+                printer.finish()
                 write("\n")
-                history.append(ChatMessage(role: "assistant", content: result.text))
+                let output = AssistantOutput.parse(result.text, offeredTools: [], startsInReasoning: startsInReasoning)
+                history.append(ChatMessage(role: "assistant", content: output.content ?? "",
+                                           reasoningContent: output.reasoning))
             } catch {
                 history.removeLast()
                 log("error: \(error)")

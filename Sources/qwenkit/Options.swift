@@ -38,42 +38,75 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-/// Sampling flags shared by `run` and `chat`.
+/// Sampling flags shared by `run` and `chat`. Unset flags take the model's defaults
+/// (`generation_config.json`, else Qwen's recommendations for thinking or non-thinking mode).
 struct SamplingOptions: ParsableArguments {
     @Option(help: "Maximum tokens to generate (default: until the model stops or the context is full).")
     var maxTokens: Int?
-    @Option(help: "Temperature; 0 picks the most likely token every step.") var temperature: Float = 0.7
-    @Option(help: "Keep only the K most likely tokens (0: off).") var topK: Int = 20
-    @Option(help: "Keep the smallest set of tokens whose probability reaches P (1: off).") var topP: Float = 0.8
-    @Option(help: "Drop tokens less likely than M × the most likely one (0: off).") var minP: Float = 0
-    @Option(help: "Divide the logits of recent tokens by R (1: off).") var repeatPenalty: Float = 1
-    @Option(help: "Subtract P from the logits of tokens already generated.") var presencePenalty: Float = 0
+    @Option(help: "Temperature; 0 picks the most likely token every step.") var temperature: Float?
+    @Option(help: "Keep only the K most likely tokens (0: off).") var topK: Int?
+    @Option(help: "Keep the smallest set of tokens whose probability reaches P (1: off).") var topP: Float?
+    @Option(help: "Drop tokens less likely than M × the most likely one (0: off).") var minP: Float?
+    @Option(help: "Divide the logits of recent tokens by R (1: off).") var repeatPenalty: Float?
+    @Option(help: "Subtract P from the logits of tokens already generated.") var presencePenalty: Float?
     @Option(help: "Random seed; the same seed and settings give the same tokens.") var seed: UInt64?
     @Option(help: "Stop before this text (repeatable).") var stop: [String] = []
+    @Flag(inversion: .prefixedNo, help: "Qwen3: think before answering (enable_thinking); default: the template's.")
+    var think: Bool?
+    @Flag(help: "Do not show the model's reasoning.") var hideThinking = false
 
     func validate() throws {
         if let maxTokens, maxTokens < 0 { throw ValidationError("--max-tokens must not be negative") }
-        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
-        guard topK >= 0 else { throw ValidationError("--top-k must not be negative") }
-        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
-        guard repeatPenalty > 0, repeatPenalty.isFinite else { throw ValidationError("--repeat-penalty must be > 0") }
-        guard presencePenalty.isFinite else { throw ValidationError("--presence-penalty must be a number") }
+        if let temperature { guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") } }
+        if let topK { guard topK >= 0 else { throw ValidationError("--top-k must not be negative") } }
+        if let topP { guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") } }
+        if let minP { guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") } }
+        if let repeatPenalty { guard repeatPenalty > 0, repeatPenalty.isFinite else { throw ValidationError("--repeat-penalty must be > 0") } }
+        if let presencePenalty { guard presencePenalty.isFinite else { throw ValidationError("--presence-penalty must be a number") } }
         if stop.contains("") { throw ValidationError("--stop must not be empty") }
     }
 
-    var generationOptions: GenerationOptions {
+    /// The settings for `model`: its defaults for the thinking mode, then every flag the user gave.
+    func generationOptions(for model: LanguageModel) -> GenerationOptions {
         var options = GenerationOptions()
         options.maxTokens = maxTokens
         options.stop = stop
-        options.sampling.temperature = temperature
-        options.sampling.topK = topK
-        options.sampling.topP = topP
-        options.sampling.minP = minP
-        options.sampling.repeatPenalty = repeatPenalty
-        options.sampling.presencePenalty = presencePenalty
-        options.sampling.seed = seed
+        var sampling = model.defaultSampling(thinking: model.thinks(enableThinking: think))
+        if let temperature { sampling.temperature = temperature }
+        if let topK { sampling.topK = topK }
+        if let topP { sampling.topP = topP }
+        if let minP { sampling.minP = minP }
+        if let repeatPenalty { sampling.repeatPenalty = repeatPenalty }
+        if let presencePenalty { sampling.presencePenalty = presencePenalty }
+        sampling.seed = seed
+        options.sampling = sampling
         return options
+    }
+}
+
+/// Prints streamed model output: reasoning dimmed (or hidden), the answer plainly.
+struct ReplyPrinter {
+    var parser: AssistantStreamParser
+    let hideThinking: Bool
+    let dim = isatty(STDOUT_FILENO) != 0
+
+    init(startsInReasoning: Bool, hideThinking: Bool) {
+        parser = AssistantStreamParser(offeredTools: [], startsInReasoning: startsInReasoning)
+        self.hideThinking = hideThinking
+    }
+
+    mutating func print(_ piece: String) { show(parser.feed(piece)) }
+
+    mutating func finish() { show(parser.finish().events) }
+
+    private func show(_ events: [AssistantStreamParser.Event]) {
+        for event in events {
+            switch event {
+            case .content(let text): write(text)
+            case .reasoning(let text) where !hideThinking: write(dim ? "\u{1B}[2m\(text)\u{1B}[0m" : text)
+            case .reasoning: break
+            }
+        }
     }
 }
 

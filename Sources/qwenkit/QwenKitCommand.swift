@@ -7,7 +7,7 @@ struct QwenKitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qwenkit",
         abstract: "Run Qwen models natively: answer prompts, chat, tokenize, score.",
-        subcommands: [Run.self, Serve.self, Chat.self, Tokenize.self, Detokenize.self, Score.self, Pull.self, List.self, Rm.self])
+        subcommands: [Run.self, Serve.self, Template.self, Chat.self, Tokenize.self, Detokenize.self, Score.self, Pull.self, List.self, Rm.self])
 
     /// Every failure reaches the user as one line on stderr and a non-zero exit, never a trace.
     static func main() async {
@@ -28,9 +28,10 @@ struct QwenKitCommand: AsyncParsableCommand {
         }
     }
 
+    /// Errors of the argument parser itself (bad flags, --help) get its usage text; every other
+    /// error is the library's or ours and is shown as one line.
     private static func isArgumentError(_ error: Error) -> Bool {
-        !(error is ModelFileError || error is ModelStoreError || error is HubError || error is GenerationError || error is CLIError
-          || String(describing: type(of: error)).hasPrefix("Tokenizer"))
+        String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
     }
 }
 

@@ -17,6 +17,7 @@ struct Run: ParsableCommand {
         let clock = ContinuousClock()
         let loadStart = clock.now
         let model = try modelOptions.load()
+        let tokenizer = try model.requireTokenizer()
         let loadMilliseconds = loadStart.duration(to: clock.now).inMilliseconds
 
         let promptText: String
@@ -24,37 +25,42 @@ struct Run: ParsableCommand {
             promptText = text
         } else {
             var messages: [ChatMessage] = []
-            if let system { messages.append(ChatMessage(role: "system", content: system)) }
-            messages.append(ChatMessage(role: "user", content: text))
-            promptText = try QwenChatTemplate.render(messages: messages, tools: nil, addGenerationPrompt: true)
+            if let system { messages.append(.system(system)) }
+            messages.append(.user(text))
+            promptText = try model.renderPrompt(messages: messages, enableThinking: sampling.think)
         }
-        let tokens = try model.requireTokenizer().encode(promptText)
+        let startsInReasoning = !raw && promptText.hasSuffix("<think>\n")
+        let tokens = tokenizer.encode(promptText)
         let generator = Generator(model: model, contextLength: modelOptions.contextLength(for: model),
                                   threads: modelOptions.threadCount)
-        let result = try generator.generate(prompt: tokens, options: sampling.generationOptions) { piece in
-            if !json { write(piece) }
+        var printer = ReplyPrinter(startsInReasoning: startsInReasoning, hideThinking: sampling.hideThinking)
+        let result = try generator.generate(prompt: tokens, options: sampling.generationOptions(for: model)) { piece in
+            if !json { printer.print(piece) }
             return true
         }
-        if json {
-            let t = result.timings
-            let object: [String: Any] = [
-                "text": result.text,
-                "prompt_tokens": result.promptTokens,
-                "tokens": result.tokens,
-                "finish_reason": result.finishReason.rawValue,
-                "tool_calls": [Any](),
-                "reasoning": NSNull(),
-                "timings": [
-                    "load_ms": loadMilliseconds,
-                    "prompt_ms": t.promptMilliseconds,
-                    "prompt_tokens_per_second": t.promptTokensPerSecond,
-                    "generation_ms": t.generationMilliseconds,
-                    "generation_tokens_per_second": t.generationTokensPerSecond,
-                ],
-            ]
-            write(try jsonString(object) + "\n")
-        } else {
+        guard json else {
+            printer.finish()
             write("\n")
+            return
         }
+        let output = raw ? AssistantOutput(reasoning: nil, content: result.text, toolCalls: [])
+            : AssistantOutput.parse(result.text, offeredTools: [], startsInReasoning: startsInReasoning)
+        let t = result.timings
+        let object: [String: Any] = [
+            "text": output.content ?? "",
+            "prompt_tokens": result.promptTokens,
+            "tokens": result.tokens,
+            "finish_reason": result.finishReason.rawValue,
+            "tool_calls": [Any](),
+            "reasoning": output.reasoning.map { $0 as Any } ?? NSNull(),
+            "timings": [
+                "load_ms": loadMilliseconds,
+                "prompt_ms": t.promptMilliseconds,
+                "prompt_tokens_per_second": t.promptTokensPerSecond,
+                "generation_ms": t.generationMilliseconds,
+                "generation_tokens_per_second": t.generationTokensPerSecond,
+            ],
+        ]
+        write(try jsonString(object) + "\n")
     }
 }

@@ -8,6 +8,12 @@ public struct AssistantOutput: Sendable, Equatable {
     public var content: String?
     public var toolCalls: [ToolCall]
 
+    public init(reasoning: String?, content: String?, toolCalls: [ToolCall]) {
+        self.reasoning = reasoning
+        self.content = content
+        self.toolCalls = toolCalls
+    }
+
     /// Parses generated text.
     ///
     /// Tool calls are recognised in two forms: Qwen's `<tool_call>{"name": …, "arguments": …}</tool_call>`

@@ -9,6 +9,8 @@ public final class LanguageModel: Sendable {
     public let tokenizer: Tokenizer?
     /// The Jinja chat template stored with the model, if any.
     public let chatTemplate: String?
+    /// The template, parsed once; the error if it does not parse (reported when it is first used).
+    private let parsedTemplate: Result<ChatTemplateRenderer, Error>
     /// Ids that end generation: `<|im_end|>`, `<|endoftext|>` and the model's EOS ids.
     public let stopTokenIDs: Set<Int>
     /// Sampling defaults from `generation_config.json`; empty for a GGUF file.
@@ -40,6 +42,7 @@ public final class LanguageModel: Sendable {
         self.transformer = transformer
         self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
+        parsedTemplate = Result { try ChatTemplateRenderer(template: chatTemplate ?? Self.chatMLTemplate) }
         self.stopTokenIDs = stopTokenIDs
         self.generationDefaults = generationDefaults
         self.path = path
@@ -102,6 +105,11 @@ public final class LanguageModel: Sendable {
     }
 
     /// The tokenizer, or ``LanguageModelError/noTokenizer`` when the model has none.
+    /// The parsed chat template; throws the template's syntax error.
+    public func chatTemplateRenderer() throws -> ChatTemplateRenderer {
+        try parsedTemplate.get()
+    }
+
     public func requireTokenizer() throws(LanguageModelError) -> Tokenizer {
         guard let tokenizer else { throw .noTokenizer(path: path) }
         return tokenizer
