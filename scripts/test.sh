@@ -22,3 +22,8 @@ export QWENKIT_FIXTURES
 scripts/fetch-default-model.sh > /dev/null
 swift build -c release --build-tests -Xswiftc -enable-testing
 swift test -c release -Xswiftc -enable-testing --skip-build "$@"
+
+# The server end to end with the real `openai` Python SDK (a venv in .venv/). QWENKIT_SKIP_E2E=1 skips it.
+if [ "${QWENKIT_SKIP_E2E:-0}" != 1 ]; then
+    scripts/test-e2e.sh --binary .build/release/qwenkit
+fi

@@ -24,10 +24,10 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         APIError(.badRequest, message, param: param, code: "invalid_value")
     }
 
-    static func contextExceeded(tokens: Int, context: Int) -> APIError {
+    static func contextExceeded(tokens: Int, context: Int, param: String = "messages") -> APIError {
         APIError(.badRequest,
                  "This model's maximum context length is \(context) tokens. However, your request has \(tokens) prompt tokens. Please reduce the length of the messages.",
-                 param: "messages", code: "context_length_exceeded")
+                 param: param, code: "context_length_exceeded")
     }
 
     var json: JSONValue {

@@ -39,10 +39,26 @@ public final class InferenceEngine: Sendable {
         }, maxQueue: maxQueue, metrics: metrics)
     }
 
-    /// Generates on a slot, off the async threads; `onText` receives each piece as it is produced.
+    /// Takes a slot for one request, waiting in the bounded queue when every slot is busy and
+    /// throwing 503 past the bound. Streaming handlers call this before they answer, so that a
+    /// full queue is an HTTP status and not an error inside a `200` event stream.
+    func reserve(prompt: [Int]) async throws -> SlotLease {
+        SlotLease(slot: try await pool.acquire(prompt: prompt), pool: pool)
+    }
+
+    /// Reserves a slot and generates on it; see ``generate(on:prompt:options:cancellation:onText:)``.
     func generate(prompt: [Int], options: GenerationOptions, cancellation: CancellationFlag,
                   onText: @escaping @Sendable (String) -> Void) async throws -> GenerationResult {
-        let slot = try await pool.acquire(prompt: prompt)
+        let lease = try await reserve(prompt: prompt)
+        return try await generate(on: lease, prompt: prompt, options: options, cancellation: cancellation, onText: onText)
+    }
+
+    /// Generates on a reserved slot, off the async threads, and gives the slot back at the end;
+    /// `onText` receives each piece as it is produced. A set `cancellation` stops the generation
+    /// at its next token.
+    func generate(on lease: SlotLease, prompt: [Int], options: GenerationOptions, cancellation: CancellationFlag,
+                  onText: @escaping @Sendable (String) -> Void) async throws -> GenerationResult {
+        let slot = lease.slot
         let metrics = self.metrics
         let start = ContinuousClock.now
         do {
@@ -56,6 +72,7 @@ public final class InferenceEngine: Sendable {
                                 first = false
                                 metrics.recordFirstToken(after: ContinuousClock.now - start)
                             }
+                            guard !cancellation.isCancelled else { return false }
                             onText(piece)
                             return !cancellation.isCancelled
                         }
@@ -63,17 +80,34 @@ public final class InferenceEngine: Sendable {
                     continuation.resume(with: result.mapError { $0 as Error })
                 }.start()
             }
-            await pool.release(slot)
+            await lease.release()
             metrics.recordGeneration(result, cancelled: cancellation.isCancelled)
             return result
         } catch {
-            await pool.release(slot)
+            await lease.release()
             throw error
         }
     }
 
     var queueLength: Int {
         get async { await pool.waiting }
+    }
+}
+
+/// A slot reserved for one request; released once (further calls do nothing).
+final class SlotLease: Sendable {
+    fileprivate let slot: Slot
+    private let pool: SlotPool
+    private let released = Atomic<Bool>(false)
+
+    fileprivate init(slot: Slot, pool: SlotPool) {
+        self.slot = slot
+        self.pool = pool
+    }
+
+    func release() async {
+        guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        await pool.release(slot)
     }
 }
 

@@ -116,10 +116,10 @@ struct OpenAIRoutes: Sendable {
         if let name, name != engine.modelID, name != engine.model.path { throw unknownModel(name) }
     }
 
-    private func checkPrompt(_ tokens: [Int], settings: CompletionSettings) throws {
+    private func checkPrompt(_ tokens: [Int], settings: CompletionSettings, param: String = "messages") throws {
         // At least one token must fit after the prompt.
         guard tokens.count < engine.contextLength else {
-            throw APIError.contextExceeded(tokens: tokens.count, context: engine.contextLength)
+            throw APIError.contextExceeded(tokens: tokens.count, context: engine.contextLength, param: param)
         }
         if let maxTokens = settings.options.maxTokens, tokens.count + maxTokens > engine.contextLength {
             throw APIError(.badRequest,
@@ -155,8 +155,10 @@ struct OpenAIRoutes: Sendable {
         let id = "chatcmpl-" + randomID()
         let created = Int(Date().timeIntervalSince1970)
         if chat.settings.stream {
-            return streamChat(id: id, created: created, tokens: tokens, settings: chat.settings, toolNames: toolNames,
-                              startsInReasoning: startsInReasoning)
+            // The slot is taken before answering, so a full queue is a 503 status, not an error inside the stream.
+            let lease = try await engine.reserve(prompt: tokens)
+            return streamChat(id: id, created: created, tokens: tokens, lease: lease, settings: chat.settings,
+                              toolNames: toolNames, startsInReasoning: startsInReasoning)
         }
         let result = try await engine.generate(prompt: tokens, options: chat.settings.options,
                                                cancellation: CancellationFlag()) { _ in }
@@ -178,8 +180,8 @@ struct OpenAIRoutes: Sendable {
         ]))
     }
 
-    private func streamChat(id: String, created: Int, tokens: [Int], settings: CompletionSettings, toolNames: Set<String>,
-                            startsInReasoning: Bool) -> Response {
+    private func streamChat(id: String, created: Int, tokens: [Int], lease: SlotLease, settings: CompletionSettings,
+                            toolNames: Set<String>, startsInReasoning: Bool) -> Response {
         let engine = self.engine
         let events = AsyncStream<JSONValue>.makeStream()
         let cancellation = CancellationFlag()
@@ -204,7 +206,8 @@ struct OpenAIRoutes: Sendable {
                 }
             }
             do {
-                let result = try await engine.generate(prompt: tokens, options: settings.options, cancellation: cancellation) { piece in
+                let result = try await engine.generate(on: lease, prompt: tokens, options: settings.options,
+                                                       cancellation: cancellation) { piece in
                     send(parser.withLock { $0.feed(piece) })
                 }
                 let (rest, calls) = parser.withLock { $0.finish() }
@@ -246,13 +249,13 @@ struct OpenAIRoutes: Sendable {
             tokens = ids
         }
         guard !tokens.isEmpty else { throw APIError.invalid("prompt", "'prompt' must not be empty.") }
-        try checkPrompt(tokens, settings: completion.settings)
+        try checkPrompt(tokens, settings: completion.settings, param: "prompt")
         let id = "cmpl-" + randomID()
         let created = Int(Date().timeIntervalSince1970)
         let engine = self.engine
         let echo = completion.echo ? engine.tokenizer.decode(tokens) : ""
-        @Sendable func choice(_ text: String, finish: String?) -> JSONValue {
-            .object([("text", .string(text)), ("index", 0), ("logprobs", .null),
+        @Sendable func choice(_ text: String, finish: String?, logprobs: JSONValue = .null) -> JSONValue {
+            .object([("text", .string(text)), ("index", 0), ("logprobs", logprobs),
                      ("finish_reason", finish.map(JSONValue.string) ?? .null)])
         }
         if completion.settings.stream {
@@ -263,10 +266,13 @@ struct OpenAIRoutes: Sendable {
                 .object([("id", .string(id)), ("object", "text_completion"), ("created", .int(created)),
                          ("model", .string(engine.modelID)), ("choices", .array([choice]))])
             }
+            // The slot is taken before answering, so a full queue is a 503 status, not an error inside the stream.
+            let lease = try await engine.reserve(prompt: tokens)
             let generation = Task {
                 if !echo.isEmpty { events.continuation.yield(chunk(choice(echo, finish: nil))) }
                 do {
-                    let result = try await engine.generate(prompt: tokens, options: settings.options, cancellation: cancellation) { piece in
+                    let result = try await engine.generate(on: lease, prompt: tokens, options: settings.options,
+                                                           cancellation: cancellation) { piece in
                         events.continuation.yield(chunk(choice(piece, finish: nil)))
                     }
                     events.continuation.yield(chunk(choice("", finish: result.finishReason.rawValue)))
@@ -289,7 +295,9 @@ struct OpenAIRoutes: Sendable {
         return jsonResponse(.object([
             ("id", .string(id)), ("object", "text_completion"), ("created", .int(created)),
             ("model", .string(engine.modelID)),
-            ("choices", .array([choice(echo + result.text, finish: result.finishReason.rawValue)])),
+            ("choices", .array([choice(echo + result.text, finish: result.finishReason.rawValue,
+                                       logprobs: completion.settings.logprobs == nil ? .null
+                                           : textLogprobsJSON(result.logprobs, offset: echo.unicodeScalars.count))])),
             ("usage", usage(result)),
         ]))
     }
@@ -328,6 +336,30 @@ struct OpenAIRoutes: Sendable {
         members += [("id", .string("call_" + randomID())), ("type", "function"),
                     ("function", .object([("name", .string(call.name)), ("arguments", .string(call.arguments.pythonJSON))]))]
         return .object(members)
+    }
+
+    /// The legacy `/v1/completions` shape: parallel lists of tokens, their log-probabilities,
+    /// the alternatives as `{token: logprob}` objects, and each token's offset in the choice's text.
+    private func textLogprobsJSON(_ logprobs: [TokenLogprob], offset: Int) -> JSONValue {
+        let tokenizer = engine.tokenizer
+        var tokens: [JSONValue] = [], values: [JSONValue] = [], tops: [JSONValue] = [], offsets: [JSONValue] = []
+        var position = offset
+        for lp in logprobs {
+            let text = tokenizer.decode([lp.id])
+            tokens.append(.string(text))
+            values.append(.double(Double(lp.logprob)))
+            var seen = Set<String>()
+            var members: [(String, JSONValue)] = []
+            for alternative in lp.top {
+                let key = tokenizer.decode([alternative.id])
+                if seen.insert(key).inserted { members.append((key, .double(Double(alternative.logprob)))) }
+            }
+            tops.append(.object(members))
+            offsets.append(.int(position))
+            position += text.unicodeScalars.count
+        }
+        return .object([("tokens", .array(tokens)), ("token_logprobs", .array(values)), ("top_logprobs", .array(tops)),
+                        ("text_offset", .array(offsets))])
     }
 
     private func logprobsJSON(_ logprobs: [TokenLogprob]) -> JSONValue {

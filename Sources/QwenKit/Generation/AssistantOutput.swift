@@ -8,7 +8,7 @@ public struct AssistantOutput: Sendable, Equatable {
     public var content: String?
     public var toolCalls: [ToolCall]
 
-    public init(reasoning: String?, content: String?, toolCalls: [ToolCall]) {
+    public init(reasoning: String? = nil, content: String?, toolCalls: [ToolCall] = []) {
         self.reasoning = reasoning
         self.content = content
         self.toolCalls = toolCalls
@@ -16,36 +16,52 @@ public struct AssistantOutput: Sendable, Equatable {
 
     /// Parses generated text.
     ///
-    /// Tool calls are recognised in two forms: Qwen's `<tool_call>{"name": …, "arguments": …}</tool_call>`
-    /// blocks (any number, for parallel calls), and — only when tools were offered — a bare JSON object
-    /// (or array of objects) of that shape naming an offered function, which small Qwen models often
-    /// answer with. A block whose JSON is broken makes the whole answer plain content: the caller
-    /// sees what the model wrote instead of an error.
+    /// Reasoning is the text of a leading `<think>` block (or, when the prompt already opened the
+    /// block, everything up to `</think>`); a block the model never closed is all reasoning, so
+    /// thinking never leaks into `content`. A `<think>` or `</think>` later in the answer is plain text.
+    ///
+    /// Tool calls are recognised only when tools were offered, in two forms: Qwen's
+    /// `<tool_call>{"name": …, "arguments": …}</tool_call>` blocks (any number, for parallel calls),
+    /// and a bare JSON object (or array of objects) of that shape naming an offered function, which
+    /// small Qwen models often answer with. A block whose JSON is broken makes the whole answer
+    /// plain content: the caller sees what the model wrote instead of an error.
     /// - Parameters:
     ///   - startsInReasoning: the prompt already opened a `<think>` block, so the text begins inside it.
     public static func parse(_ text: String, offeredTools: Set<String>, startsInReasoning: Bool = false) -> AssistantOutput {
         var reasoning: String?
         var rest = Substring(text)
-        if let close = rest.range(of: "</think>") {
-            var thought = rest[..<close.lowerBound]
-            if let open = thought.range(of: "<think>") {
-                thought = thought[open.upperBound...]
-            } else if !startsInReasoning {
-                thought = ""
+        var inThought = startsInReasoning
+        let leading = rest.drop { $0.isWhitespace }
+        if !inThought, leading.hasPrefix(thinkOpen) {
+            inThought = true
+            rest = leading.dropFirst(thinkOpen.count)
+        }
+        if inThought {
+            let thought: Substring
+            if let close = rest.range(of: thinkClose) {
+                thought = rest[..<close.lowerBound]
+                rest = rest[close.upperBound...]
+            } else {
+                thought = rest
+                rest = ""
             }
-            reasoning = thought.trimmingCharacters(in: .whitespacesAndNewlines)
-            rest = rest[close.upperBound...]
+            let trimmed = thought.trimmingCharacters(in: .whitespacesAndNewlines)
+            reasoning = trimmed.isEmpty ? nil : trimmed
         }
         let answer = rest.trimmingCharacters(in: .whitespacesAndNewlines)
-        if let (content, calls) = taggedToolCalls(answer) {
-            return AssistantOutput(reasoning: reasoning, content: content, toolCalls: calls)
+        if !offeredTools.isEmpty {
+            if let (content, calls) = taggedToolCalls(answer) {
+                return AssistantOutput(reasoning: reasoning, content: content, toolCalls: calls)
+            }
+            if let calls = bareToolCalls(answer, offeredTools: offeredTools) {
+                return AssistantOutput(reasoning: reasoning, content: nil, toolCalls: calls)
+            }
         }
-        if !offeredTools.isEmpty, let calls = bareToolCalls(answer, offeredTools: offeredTools) {
-            return AssistantOutput(reasoning: reasoning, content: nil, toolCalls: calls)
-        }
-        return AssistantOutput(reasoning: reasoning, content: answer.isEmpty && reasoning != nil ? nil : answer,
-                               toolCalls: [])
+        return AssistantOutput(reasoning: reasoning, content: answer.isEmpty && inThought ? nil : answer, toolCalls: [])
     }
+
+    static let thinkOpen = "<think>"
+    static let thinkClose = "</think>"
 
     /// `<tool_call>` blocks and the text around them; nil when there are none or one is broken.
     static func taggedToolCalls(_ text: String) -> (content: String?, calls: [ToolCall])? {

@@ -141,6 +141,10 @@ struct IncrementalJSONParser: Sendable {
         if stack.count == 1, case let .number(state, _) = stack[0] {
             return [.zero, .integer, .fraction, .exponent].contains(state)
         }
+        // So is a literal that may still grow (`1` of the enum [1, 10]).
+        if stack.count == 1, case let .literal(remaining, matched) = stack[0] {
+            return remaining.contains { $0.count == matched }
+        }
         return false
     }
 
@@ -196,7 +200,8 @@ struct IncrementalJSONParser: Sendable {
                 stack.append(.value(node))
                 return true
             case .commaOrEnd:
-                if b == UInt8(ascii: ",") {
+                // A comma needs a key to follow: none is left once every allowed property is written.
+                if b == UInt8(ascii: ","), object.allowedKeys?.isEmpty != true {
                     object.phase = .key
                     stack[stack.count - 1] = .object(object)
                     return true
@@ -289,11 +294,16 @@ struct IncrementalJSONParser: Sendable {
             return step(b)
 
         case .literal(let remaining, let matched):
-            whitespaceRun = 0
             let narrowed = remaining.filter { $0.count > matched && $0[matched] == b }
-            guard !narrowed.isEmpty else { return false }
-            if narrowed.contains(where: { $0.count == matched + 1 }) {
-                // Literals in these schemas never prefix one another except numbers; prefer completing.
+            guard !narrowed.isEmpty else {
+                // A literal that is complete here (`1` of the enum [1, 10]) ends; the byte belongs to what follows.
+                guard remaining.contains(where: { $0.count == matched }) else { return false }
+                stack.removeLast()
+                guard closeValue() else { return false }
+                return step(b)
+            }
+            whitespaceRun = 0
+            if narrowed.allSatisfy({ $0.count == matched + 1 }) {
                 stack.removeLast()
                 return closeValue()
             }
