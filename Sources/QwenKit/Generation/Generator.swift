@@ -129,71 +129,35 @@ public final class Generator {
     /// `onText` returns false to stop early.
     public func generate(prompt: [Int], options: GenerationOptions,
                          onText: (String) -> Bool = { _ in true }) throws(GenerationError) -> GenerationResult {
+        let session = try start(prompt: prompt, options: options)
+        while let next = session.next(onText: onText) {
+            session.receive(state.forward([next]))
+        }
+        return session.result()
+    }
+
+    /// Processes `prompt` and returns a session that produces the continuation one token at a
+    /// time: ``GenerationSession/next(onText:)`` picks a token, the caller runs it through the
+    /// model (alone, or batched with other sequences) and hands back the logits.
+    public func start(prompt: [Int], options: GenerationOptions) throws(GenerationError) -> GenerationSession {
         let clock = ContinuousClock()
         let promptStart = clock.now
-        var (logits, processed) = try prefill(prompt)
+        let (logits, processed) = try prefill(prompt)
         var timings = GenerationTimings()
         timings.promptTokens = processed
         timings.promptMilliseconds = promptStart.duration(to: clock.now).inMilliseconds
+        return GenerationSession(generator: self, prompt: prompt, options: options, logits: logits, timings: timings)
+    }
 
-        var sampler = Sampler(options.sampling)
-        var constraint = options.constraint
-        var logprobs: [TokenLogprob] = []
-        // Without a tokenizer (a model for token ids only) the result has tokens but no text.
-        var decoder = model.tokenizer.map { Tokenizer.StreamingDecoder(tokenizer: $0) }
-        var stops = StopSequenceMatcher(stops: options.stop)
-        var generated: [Int] = []
-        var text = ""
-        var finish = FinishReason.length
-        let generationStart = clock.now
-        var keepGoing = true
-        var hitStopString = false
-
-        func emit(_ piece: String) {
-            guard !piece.isEmpty else { return }
-            text += piece
-            if keepGoing { keepGoing = onText(piece) }
-        }
-
-        while keepGoing {
-            if let limit = options.maxTokens, generated.count >= limit { break }
-            if cachedTokens.count >= state.contextLength { break }
-            // The sampler writes penalties into the logits, so keep the model's own when they are needed.
-            let raw = options.logprobs != nil || constraint != nil ? logits : []
-            let next = choose(&logits, raw: raw, sampler: &sampler, constraint: &constraint)
-            if let k = options.logprobs { logprobs.append(TokenLogprob(logits: raw, chosen: next, top: k)) }
-            constraint?.accept(next)
-            generated.append(next)
-            if model.stopTokenIDs.contains(next) {
-                finish = .stop
-                break
-            }
-            let piece = stops.feed(decoder?.append(next) ?? "")
-            emit(piece.text)
-            if piece.stopped {
-                finish = .stop
-                hitStopString = true
-                break
-            }
-            if cachedTokens.count >= state.contextLength { break }
-            logits = state.forward([next])
-            cachedTokens.append(next)
-        }
-        if !hitStopString {
-            let piece = stops.feed(decoder?.finish() ?? "")
-            emit(piece.text)
-            if !piece.stopped { emit(stops.finish()) }
-        }
-        timings.generatedTokens = generated.count
-        timings.generationMilliseconds = generationStart.duration(to: clock.now).inMilliseconds
-        return GenerationResult(text: text, promptTokens: prompt, tokens: generated, finishReason: finish,
-                                timings: timings, logprobs: logprobs)
+    /// Records that `token` went through the model at the next position.
+    func appendCached(_ token: Int) {
+        cachedTokens.append(token)
     }
 
     /// Samples the next token; with a constraint, by rejection: a disallowed draw is masked out
     /// and the draw repeated, which samples exactly from the distribution restricted to allowed
     /// tokens. After many rejections the allowed set is computed outright.
-    private func choose(_ logits: inout [Float], raw: [Float], sampler: inout Sampler,
+    func choose(_ logits: inout [Float], raw: [Float], sampler: inout Sampler,
                         constraint: inout (any TokenConstraint)?) -> Int {
         guard let constraint else {
             return logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, history: cachedTokens) }
