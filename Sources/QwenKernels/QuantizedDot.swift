@@ -140,7 +140,7 @@ public func dotQuantizedRows(_ weight: GGMLType, _ row: UnsafeRawPointer, _ xq: 
 }
 
 /// ggml's get_scale_min_k4: 6-bit scale and min of sub-block j from the 12-byte field at p.
-@inline(__always) private func scaleMinK4(_ j: Int, _ p: UnsafeRawPointer) -> (Int32, Int32) {
+@inline(__always) private func scaleMinK4Reference(_ j: Int, _ p: UnsafeRawPointer) -> (Int32, Int32) {
     if j < 4 {
         return (u8(p, j) & 63, u8(p, j + 4) & 63)
     }
@@ -241,7 +241,7 @@ public func dotQuantizedReference(_ weight: GGMLType, _ row: UnsafeRawPointer, _
             let qs = weight == .q4_K ? 16 : 48
             var sumi: Int32 = 0, summ: Int32 = 0
             for j in 0..<8 {
-                let (sc, m) = scaleMinK4(j, x + 4)
+                let (sc, m) = scaleMinK4Reference(j, x + 4)
                 summ += m * (i16(y, 260 + 4 * j) + i16(y, 262 + 4 * j))
                 var s: Int32 = 0
                 for l in 0..<32 {

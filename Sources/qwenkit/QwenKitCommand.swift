@@ -7,7 +7,7 @@ struct QwenKitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qwenkit",
         abstract: "Run Qwen models natively: answer prompts, chat, tokenize, score.",
-        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, Score.self, Pull.self])
+        subcommands: [Run.self, Chat.self, Tokenize.self, Detokenize.self, Score.self, Pull.self, Bench.self])
 
     /// Every failure reaches the user as one line on stderr and a non-zero exit, never a trace.
     static func main() {
