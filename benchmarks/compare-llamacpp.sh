@@ -37,8 +37,8 @@ if [[ ! -x $BENCH ]]; then
   NOAMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
   cmake -S "$TP/src/vendor/llama.cpp" -B "$TP/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
     -DCMAKE_C_FLAGS="$NOAMX" -DCMAKE_CXX_FLAGS="$NOAMX" -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >"$TP/cmake.log"
-  cmake --build "$TP/build" --target llama-bench -j2 >"$TP/build.log"
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >"$TP/cmake.log" 2>&1
+  cmake --build "$TP/build" --target llama-bench -j2 >"$TP/build.log" 2>&1
 fi
 [[ $BUILD_ONLY == 1 ]] && { echo "built $BENCH"; exit 0; }
 

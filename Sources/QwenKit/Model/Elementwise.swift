@@ -1,3 +1,4 @@
+import CQwenKernels
 import QwenKernels
 import Foundation
 
@@ -50,7 +51,7 @@ func rmsNormRow(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, into 
 /// ±88, so large negative inputs give ~1e-38 rather than 0 and no lane overflows to inf).
 @inline(__always)
 func exp16(_ x: SIMD16<Float>) -> SIMD16<Float> {
-    let clamped = x.clamped(lowerBound: SIMD16(repeating: -87.33), upperBound: SIMD16(repeating: 88.37))
+    let clamped = qk_clamp16(x, -87.33, 88.37)
     // n = round(x / ln 2) by the magic-number trick: the float's low mantissa bits hold n + 127.
     let magic = SIMD16<Float>(repeating: 12_582_912 + 127)
     let t = magic.addingProduct(clamped, SIMD16(repeating: 1.442_695_04))
