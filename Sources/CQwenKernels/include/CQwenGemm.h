@@ -112,17 +112,23 @@ static inline void qk_q8_residual(const float *x, const void *q, int type, int c
     }
 }
 
-/// out[t * outStride + r] (+)= row r . token t for r < nr, t < nt (nr, nt in 1...4); adds when `accumulate`.
-/// Rows: `w + r * rowBytes` (Q5_0, `blocks` blocks, even). Tokens: `a + t * aStride` (paired layout).
-static inline void qk_gemm_q5_0_4x4(const void *w, long rowBytes, int nr, const void *a, long aStride, int nt,
-                                    int blocks, float *out, long outStride, int accumulate) {
+/// out[t * outStride + r] = row r . (token t's high part + its low part) for r < nr, t < nt
+/// (nr, nt in 1...4). Rows: `w + r * rowBytes` (Q5_0, `blocks` blocks, even). Token t's parts:
+/// `hi + t * aStride` and `lo + t * aStride` (paired layout). Each weight pair is unpacked once
+/// for both parts and all tokens.
+static inline __attribute__((always_inline))
+void qk_gemm_q5_0_impl(const void *w, long rowBytes, int nr, const void *hi, const void *lo,
+                       long aStride, int nt, int blocks, float *out, long outStride, const int NT) {
 #if QK_HAS_GEMM
-    const uint8_t *wr[4], *at[4];
+    const uint8_t *wr[4], *ah[4] = {0}, *al[4] = {0};
     for (int r = 0; r < 4; ++r) wr[r] = (const uint8_t *)w + (r < nr ? r : nr - 1) * rowBytes;
-    for (int t = 0; t < 4; ++t) at[t] = (const uint8_t *)a + (t < nt ? t : nt - 1) * aStride;
+    for (int t = 0; t < NT; ++t) {
+        ah[t] = (const uint8_t *)hi + (t < nt ? t : nt - 1) * aStride;
+        al[t] = (const uint8_t *)lo + (t < nt ? t : nt - 1) * aStride;
+    }
     __m512 acc[4][4];
     for (int r = 0; r < 4; ++r)
-        for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_setzero_ps();
+        for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b += 2) {
         __m512i wq[4];
         __m512 wd[4];
@@ -134,29 +140,34 @@ static inline void qk_gemm_q5_0_4x4(const void *w, long rowBytes, int nr, const 
             wd[r] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_broadcastss_ps(d)),
                                        _mm256_broadcastss_ps(_mm_movehdup_ps(d)), 1);
         }
-        for (int t = 0; t < 4; ++t) {
-            const uint8_t *p = at[t] + (size_t)(b / 2) * QK_PAIR_BYTES;
-            const __m512i y = _mm512_loadu_si512((const void *)p);
-            float dy[2]; int32_t sy[2];
-            memcpy(dy, p + 64, 8); memcpy(sy, p + 72, 8);
-            const __m512 yd = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(dy[0])), _mm256_set1_ps(dy[1]), 1);
-            const __m512i seed = _mm512_inserti32x4(_mm512_zextsi128_si512(_mm_cvtsi32_si128(sy[0])),
-                                                    _mm_cvtsi32_si128(sy[1]), 2);
-            for (int r = 0; r < 4; ++r) {
-                const __m512i s = _mm512_dpbusd_epi32(seed, wq[r], y);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd[r], yd), acc[r][t]);
+        for (int t = 0; t < NT; ++t) {
+            for (int part = 0; part < 2; ++part) {
+                const uint8_t *p = (part ? al[t] : ah[t]) + (size_t)(b / 2) * QK_PAIR_BYTES;
+                const __m512i y = _mm512_loadu_si512((const void *)p);
+                float dy[2]; int32_t sy[2];
+                memcpy(dy, p + 64, 8); memcpy(sy, p + 72, 8);
+                const __m512 yd = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(dy[0])), _mm256_set1_ps(dy[1]), 1);
+                const __m512i seed = _mm512_inserti32x4(_mm512_zextsi128_si512(_mm_cvtsi32_si128(sy[0])),
+                                                        _mm_cvtsi32_si128(sy[1]), 2);
+                for (int r = 0; r < 4; ++r) {
+                    const __m512i s = _mm512_dpbusd_epi32(seed, wq[r], y);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd[r], yd), acc[r][t]);
+                }
             }
         }
     }
     for (int t = 0; t < nt; ++t)
-        for (int r = 0; r < nr; ++r) {
-            const float v = qk_hsum16(acc[r][t]);
-            out[t * outStride + r] = accumulate ? out[t * outStride + r] + v : v;
-        }
+        for (int r = 0; r < nr; ++r) out[t * outStride + r] = qk_hsum16(acc[r][t]);
 #else
-    (void)w; (void)rowBytes; (void)nr; (void)a; (void)aStride; (void)nt; (void)blocks; (void)out; (void)outStride;
-    (void)accumulate;
+    (void)w; (void)rowBytes; (void)nr; (void)hi; (void)lo; (void)aStride; (void)nt; (void)blocks; (void)out;
+    (void)outStride; (void)NT;
 #endif
+}
+
+/// Prefill: 4 rows x 4 tokens (nr, nt in 1...4; missing ones are computed on duplicates and not stored).
+static inline void qk_gemm_q5_0_4x4(const void *w, long rowBytes, int nr, const void *hi, const void *lo,
+                                    long aStride, int nt, int blocks, float *out, long outStride) {
+    qk_gemm_q5_0_impl(w, rowBytes, nr, hi, lo, aStride, nt, blocks, out, outStride, 4);
 }
 
 #endif

@@ -4,13 +4,14 @@ import QwenKernels
 /// `y[t, r] = Σ_c w[r, c] · x[t, c] (+ bias[r])` for `n` tokens: a matrix product against a
 /// weight in any storage type, split by output rows across `threads` workers.
 ///
-/// - One token (decode) streams each weight row once through the fused dequantize-dot kernel
-///   with exact float32 activations: decode is bound by memory bandwidth, and this measured as
-///   fast as the integer path with two-part activations (docs/PERFORMANCE.md).
-/// - Several tokens (prefill), quantized weights other than Q8_0: integer dot products against
-///   activations quantized once per product in two parts (``quantizeTwoPart``: ~16-bit
-///   activations, so results stay within float-reference noise): the Q5_0 4×4 micro-kernel
-///   (CQwenGemm.h) or `dotQuantizedRows` (several tokens per weight block).
+/// - One token (decode), any type: each weight row streams once through the fused
+///   dequantize-dot kernel with exact float32 activations. Measured at least as fast as the
+///   integer kernels with two-part activations (docs/PERFORMANCE.md).
+/// - Several tokens (prefill), Q5_0 weights (with AVX-512 VNNI and an even block count): the
+///   4-row × 4-token micro-kernel (CQwenGemm.h) against two-part quantized activations
+///   (``quantizeTwoPart``: ~16-bit, so results stay within float-reference noise).
+/// - Several tokens (prefill), other quantized weights except Q8_0: `dotQuantizedRows` (several
+///   tokens per weight block) against two-part activations quantized once per product.
 /// - Several tokens, F32/F16/BF16/Q8_0: a tile of rows is dequantized once into float32 and
 ///   reused for every token; Q8_0 stays float so the float-reference tests of Q8_0 models keep
 ///   their float32 accuracy.
@@ -22,7 +23,7 @@ func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMut
             bias: [Float]? = nil, threads: Int, scratch: MatMulScratch) {
     precondition(n <= scratch.tokens && w.cols <= scratch.width && threads <= scratch.threads,
                  "matmul scratch too small")
-    if n >= MatMul.pairedMinimumTokens && MatMul.hasPairedKernel(for: w) {
+    if n > 1 && MatMul.hasPairedKernel(for: w) {
         matmulPairedQ5_0(w, x, n: n, y, threads: threads, scratch: scratch)
     } else if n > 1, let act = MatMul.integerActivation(for: w.type) {
         matmulQuantized(w, act, x, n: n, y, threads: threads, scratch: scratch)
@@ -55,7 +56,6 @@ enum MatMul {
 
     /// Prefill of Q5_0 weights with an even number of blocks per row goes through the 4×4
     /// micro-kernel on paired activations (CQwenGemm.h) when the build has AVX-512 VNNI.
-    static let pairedMinimumTokens = 4
     static func hasPairedKernel(for w: WeightMatrix) -> Bool {
         w.type == .q5_0 && (w.cols / 32) % 2 == 0 && qk_gemm_available() != 0
     }
@@ -207,11 +207,8 @@ private func matmulPairedQ5_0(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: I
                 var t = t0
                 while t < t1 {
                     let nt = min(4, t1 - t)
-                    let out = y + t * w.rows + r
-                    qk_gemm_q5_0_4x4(w.row(r), w.rowBytes, Int32(nr), a + t * ps, ps, Int32(nt), Int32(blocks),
-                                     out, w.rows, 0)
-                    qk_gemm_q5_0_4x4(w.row(r), w.rowBytes, Int32(nr), a + loOffset + t * ps, ps, Int32(nt),
-                                     Int32(blocks), out, w.rows, 1)
+                    qk_gemm_q5_0_4x4(w.row(r), w.rowBytes, Int32(nr), a + t * ps, a + loOffset + t * ps, ps,
+                                     Int32(nt), Int32(blocks), y + t * w.rows + r, w.rows)
                     t += 4
                 }
                 r += 4
