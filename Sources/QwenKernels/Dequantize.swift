@@ -47,7 +47,7 @@ func dotBlocks<Format: BlockDecoder>(
             }
         }
     }
-    return (even + odd).sum()
+    return horizontalSum(even + odd)
 }
 
 @inline(__always)

@@ -44,6 +44,15 @@ func loadFloats16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }
 
+/// Sum of the 16 lanes as a tree of vector adds (the standard library's `sum()` adds the lanes
+/// one after another, 15 dependent adds, and is not inlined).
+@inline(__always)
+public func horizontalSum(_ v: SIMD16<Float>) -> Float {
+    let h = v.lowHalf + v.highHalf
+    let q = h.lowHalf + h.highHalf
+    return (q[0] + q[2]) + (q[1] + q[3])
+}
+
 @inline(__always)
 func storeFloats16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
     // storeBytes has no alignment requirement for trivial types (SE-0349).
@@ -126,7 +135,7 @@ public func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: 
         acc0 = acc0.addingProduct(loadFloats16(a + i), loadFloats16(b + i))
         i += 16
     }
-    var sum = ((acc0 + acc1) + (acc2 + acc3)).sum()
+    var sum = horizontalSum((acc0 + acc1) + (acc2 + acc3))
     while i < count {
         sum = sum.addingProduct(a[i], b[i])
         i += 1

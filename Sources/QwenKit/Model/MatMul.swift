@@ -1,59 +1,260 @@
+import CQwenKernels
 import QwenKernels
 
 /// `y[t, r] = Σ_c w[r, c] · x[t, c] (+ bias[r])` for `n` tokens: a matrix product against a
 /// weight in any storage type, split by output rows across `threads` workers.
 ///
-/// One token (decode) streams each weight row once through the fused dequantize-dot kernel.
-/// Several tokens (prefill) dequantize a tile of rows once into float32 and reuse it for every
-/// token, so the weights are decoded once per batch, not once per token.
+/// - One token (decode), any type: each weight row streams once through the fused
+///   dequantize-dot kernel with exact float32 activations. Measured at least as fast as the
+///   integer kernels with two-part activations (docs/PERFORMANCE.md).
+/// - Several tokens (prefill), Q5_0 weights (with AVX-512 VNNI and an even block count): the
+///   4-row × 4-token micro-kernel (CQwenGemm.h) against two-part quantized activations
+///   (``quantizeTwoPart``: ~16-bit, so results stay within float-reference noise).
+/// - Several tokens (prefill), other quantized weights except Q8_0: `dotQuantizedRows` (several
+///   tokens per weight block) against two-part activations quantized once per product.
+/// - Several tokens, F32/F16/BF16/Q8_0: a tile of rows is dequantized once into float32 and
+///   reused for every token; Q8_0 stays float so the float-reference tests of Q8_0 models keep
+///   their float32 accuracy.
 /// - Parameters:
 ///   - x: `(n, w.cols)` row-major activations.
 ///   - y: `(n, w.rows)` row-major output.
-///   - scratch: at least `threads * MatMul.tileRows * w.cols` floats.
+///   - scratch: sized for at least `n` tokens of this width and `threads` workers.
 func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>,
-            bias: [Float]? = nil, threads: Int, scratch: UnsafeMutablePointer<Float>) {
-    let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
-    let ys = SendablePointer(y)
-    let tile = SendablePointer(scratch)
-    let cols = w.cols
-    withExtendedLifetime(bias) {
-        parallel(threads) { worker in
-            let x = UnsafePointer(xs.pointer), y = ys.pointer
-            let rows = slice(w.rows, worker: worker, of: threads, granule: MatMul.tileRows)
-            if n == 1 {
-                for r in rows { y[r] = dot(w.type, w.row(r), x, count: cols) }
-            } else {
-                let buffer = tile.pointer + worker * MatMul.tileRows * cols
-                var r0 = rows.lowerBound
-                while r0 < rows.upperBound {
-                    let r1 = min(r0 + MatMul.tileRows, rows.upperBound)
-                    let tileData: UnsafePointer<Float>
-                    if w.type == .f32 {
-                        tileData = w.row(r0).assumingMemoryBound(to: Float.self)
-                    } else {
-                        dequantize(w.type, w.row(r0), buffer, count: (r1 - r0) * cols)
-                        tileData = UnsafePointer(buffer)
-                    }
-                    for t in 0..<n {
-                        let xt = x + t * cols, yt = y + t * w.rows
-                        for r in r0..<r1 {
-                            yt[r] = dotF32(tileData + (r - r0) * cols, xt, count: cols)
-                        }
-                    }
-                    r0 = r1
-                }
-            }
-            if let bias {
-                for t in 0..<n {
-                    let yt = y + t * w.rows
-                    for r in rows { yt[r] += bias[r] }
-                }
-            }
+            bias: [Float]? = nil, threads: Int, scratch: MatMulScratch) {
+    precondition(n <= scratch.tokens && w.cols <= scratch.width && threads <= scratch.threads,
+                 "matmul scratch too small")
+    if n > 1 && MatMul.hasPairedKernel(for: w) {
+        matmulPairedQ5_0(w, x, n: n, y, threads: threads, scratch: scratch)
+    } else if n > 1, let act = MatMul.integerActivation(for: w.type) {
+        matmulQuantized(w, act, x, n: n, y, threads: threads, scratch: scratch)
+    } else {
+        matmulFloat(w, x, n: n, y, threads: threads, scratch: scratch)
+    }
+    if let bias {
+        precondition(bias.count == w.rows)
+        bias.withUnsafeBufferPointer { b in
+            for t in 0..<n { addInPlace(b.baseAddress.unsafelyUnwrapped, into: y + t * w.rows, count: w.rows) }
         }
     }
 }
 
 enum MatMul {
-    /// Weight rows dequantized at once in prefill: 16 rows × 4864 floats = 311 KB, within L2.
+    /// Weight rows dequantized at once in float prefill: 16 rows × 4864 floats = 311 KB, within L2.
     static let tileRows = 16
+    /// Integer prefill: weight rows and tokens per cache block (64 rows of 896 Q5_0 weights are
+    /// 39 KB; 64 tokens of 896 Q8_0 activations are 61 KB).
+    static let blockRows = 32
+    static let blockTokens = 64
+
+    /// The activation format for the integer path, or nil for the exact float path. Q8_0 weights
+    /// stay on the float path: they are 8-bit already (the float dot streams them at memory
+    /// speed) and the float-reference tests of Q8_0 models keep their float32 accuracy.
+    @inline(__always)
+    static func integerActivation(for type: GGMLType) -> GGMLType? {
+        type == .q8_0 ? nil : activationType(for: type)
+    }
+
+    /// Prefill of Q5_0 weights with an even number of blocks per row goes through the 4×4
+    /// micro-kernel on paired activations (CQwenGemm.h) when the build has AVX-512 VNNI.
+    static func hasPairedKernel(for w: WeightMatrix) -> Bool {
+        w.type == .q5_0 && (w.cols / 32) % 2 == 0 && qk_gemm_available() != 0
+    }
+    static func pairedRowBytes(cols: Int) -> Int { cols / 64 * Int(QK_PAIR_BYTES) }
+
+    /// Bytes of one token's quantized activations of width `cols` in any activation format.
+    static func quantizedRowBytes(cols: Int) -> Int {
+        let blocks32 = (cols + 31) / 32, blocks256 = (cols + 255) / 256
+        return max(blocks32 * GGMLType.q8_1.bytesPerBlock, blocks256 * GGMLType.q8_K.bytesPerBlock)
+    }
+}
+
+/// Scratch memory for ``matmul``: float weight tiles (per worker), quantized activations (per
+/// token, high and low parts) and per-worker temporaries, allocated once per ``InferenceState``
+/// batch size.
+final class MatMulScratch: @unchecked Sendable {
+    let tokens: Int, width: Int, threads: Int
+    let tiles: UnsafeMutablePointer<Float>       // (threads, MatMul.tileRows, width)
+    let quantized: UnsafeMutableRawPointer       // (2, tokens, quantizedStride): high parts, then low parts
+    let quantizedStride: Int
+    let paired: UnsafeMutableRawPointer          // (2, tokens, pairedStride)
+    let pairedStride: Int
+    let residual: UnsafeMutablePointer<Float>    // (threads, width)
+    let workerQuantized: UnsafeMutableRawPointer // (threads, 2, quantizedStride)
+    let rowTemp: UnsafeMutablePointer<Float>     // (threads, MatMul.blockTokens)
+    private let raw: [UnsafeMutableRawPointer]
+
+    init(tokens: Int, width: Int, threads: Int) {
+        self.tokens = max(tokens, 1)
+        self.width = width
+        self.threads = max(threads, 1)
+        func make(_ bytes: Int) -> UnsafeMutableRawPointer {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+            p.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 64))
+            return p
+        }
+        quantizedStride = (MatMul.quantizedRowBytes(cols: width) + 63) & ~63
+        pairedStride = (MatMul.pairedRowBytes(cols: width) + 63) & ~63
+        let t = self.tokens, w = self.threads
+        let tilesRaw = make(w * MatMul.tileRows * width * 4)
+        quantized = make(2 * t * quantizedStride)
+        paired = make(2 * t * pairedStride)
+        let residualRaw = make(w * width * 4)
+        workerQuantized = make(w * 2 * quantizedStride)
+        let rowTempRaw = make(w * MatMul.blockTokens * 4)
+        tiles = tilesRaw.assumingMemoryBound(to: Float.self)
+        residual = residualRaw.assumingMemoryBound(to: Float.self)
+        rowTemp = rowTempRaw.assumingMemoryBound(to: Float.self)
+        raw = [tilesRaw, quantized, paired, residualRaw, workerQuantized, rowTempRaw]
+    }
+
+    deinit { raw.forEach { $0.deallocate() } }
+}
+
+/// Quantizes `x` (`cols` values) in two parts: `hi` = the activations in `act`, `lo` = what
+/// `hi` misses (x − hi), quantized again. `dot(w, hi) + dot(w, lo)` then carries ~16-bit
+/// activations (error ~max|x| / 65000 per 32 or 256 values) for the price of a second integer dot,
+/// close enough to float32 activations that greedy decoding matches the float reference.
+@inline(__always)
+private func quantizeTwoPart(_ x: UnsafePointer<Float>, cols: Int, as act: GGMLType, hi: UnsafeMutableRawPointer,
+                             lo: UnsafeMutableRawPointer, residual: UnsafeMutablePointer<Float>) {
+    quantizeActivations(x, count: cols, as: act, into: hi)
+    let code: Int32 = act == .q8_0 ? 0 : (act == .q8_1 ? 1 : 2)
+    qk_q8_residual(x, hi, code, Int32(cols), residual)
+    quantizeActivations(residual, count: cols, as: act, into: lo)
+}
+
+private func matmulQuantized(_ w: WeightMatrix, _ act: GGMLType, _ x: UnsafePointer<Float>, n: Int,
+                             _ y: UnsafeMutablePointer<Float>, threads: Int, scratch: MatMulScratch) {
+    let cols = w.cols, stride = scratch.quantizedStride, loOffset = scratch.tokens * stride
+    let xq = SendableRawPointer(scratch.quantized), residual = SendablePointer(scratch.residual)
+    let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), ys = SendablePointer(y)
+    let temps = SendablePointer(scratch.rowTemp)
+    // Quantize once: each token's row on its own (cheap next to the product).
+    if n < 4 || threads == 1 {
+        for t in 0..<n {
+            quantizeTwoPart(x + t * cols, cols: cols, as: act, hi: xq.pointer + t * stride,
+                            lo: xq.pointer + loOffset + t * stride, residual: residual.pointer)
+        }
+    } else {
+        parallel(threads) { worker in
+            for t in slice(n, worker: worker, of: threads) {
+                quantizeTwoPart(xs.pointer + t * cols, cols: cols, as: act, hi: xq.pointer + t * stride,
+                                lo: xq.pointer + loOffset + t * stride, residual: residual.pointer + worker * cols)
+            }
+        }
+    }
+    parallel(threads) { worker in
+        let y = ys.pointer, q = UnsafeRawPointer(xq.pointer), lo = q + loOffset
+        if n == 1 {
+            for r in slice(w.rows, worker: worker, of: threads) {
+                let row = w.row(r)
+                y[r] = dotQuantized(w.type, row, q, count: cols) + dotQuantized(w.type, row, lo, count: cols)
+            }
+            return
+        }
+        let temp = temps.pointer + worker * MatMul.blockTokens
+        let rows = slice(w.rows, worker: worker, of: threads, granule: MatMul.blockRows)
+        var r0 = rows.lowerBound
+        while r0 < rows.upperBound {
+            let r1 = min(r0 + MatMul.blockRows, rows.upperBound)
+            var t0 = 0
+            while t0 < n {
+                let tn = min(MatMul.blockTokens, n - t0)
+                for r in r0..<r1 {
+                    let out = y + t0 * w.rows + r
+                    dotQuantizedRows(w.type, w.row(r), q + t0 * stride, xqStride: stride, rows: tn, count: cols,
+                                     into: out, outStride: w.rows)
+                    dotQuantizedRows(w.type, w.row(r), lo + t0 * stride, xqStride: stride, rows: tn, count: cols,
+                                     into: temp, outStride: 1)
+                    for t in 0..<tn { out[t * w.rows] += temp[t] }
+                }
+                t0 += tn
+            }
+            r0 = r1
+        }
+    }
+}
+
+/// Q5_0 prefill: quantize each token in two parts (``quantizeTwoPart``) to Q8_0 and repack both
+/// into the paired layout, then run the 4-row × 4-token micro-kernel over blocks of
+/// `MatMul.blockTokens` tokens, so a worker's weight rows are read once per token block and the
+/// block's activations stay in cache.
+private func matmulPairedQ5_0(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>,
+                              threads: Int, scratch: MatMulScratch) {
+    let cols = w.cols, blocks = cols / 32
+    let qs = scratch.quantizedStride, ps = scratch.pairedStride, loOffset = scratch.tokens * ps
+    let temp = SendableRawPointer(scratch.workerQuantized), paired = SendableRawPointer(scratch.paired)
+    let residual = SendablePointer(scratch.residual)
+    let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), ys = SendablePointer(y)
+    parallel(threads) { worker in
+        let hi = temp.pointer + 2 * worker * qs, lo = hi + qs
+        for t in slice(n, worker: worker, of: threads) {
+            quantizeTwoPart(xs.pointer + t * cols, cols: cols, as: .q8_0, hi: hi, lo: lo,
+                            residual: residual.pointer + worker * cols)
+            qk_pair_q8_0(hi, paired.pointer + t * ps, Int32(blocks))
+            qk_pair_q8_0(lo, paired.pointer + loOffset + t * ps, Int32(blocks))
+        }
+    }
+    parallel(threads) { worker in
+        let y = ys.pointer, a = UnsafeRawPointer(paired.pointer)
+        let rows = slice(w.rows, worker: worker, of: threads, granule: 4)
+        var t0 = 0
+        while t0 < n {
+            let t1 = min(t0 + MatMul.blockTokens, n)
+            var r = rows.lowerBound
+            while r < rows.upperBound {
+                let nr = min(4, rows.upperBound - r)
+                var t = t0
+                while t < t1 {
+                    let nt = min(4, t1 - t)
+                    qk_gemm_q5_0_4x4(w.row(r), w.rowBytes, Int32(nr), a + t * ps, a + loOffset + t * ps, ps,
+                                     Int32(nt), Int32(blocks), y + t * w.rows + r, w.rows)
+                    t += 4
+                }
+                r += 4
+            }
+            t0 = t1
+        }
+    }
+}
+
+private func matmulFloat(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>,
+                         threads: Int, scratch: MatMulScratch) {
+    let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+    let ys = SendablePointer(y)
+    let tile = SendablePointer(scratch.tiles)
+    let cols = w.cols
+    parallel(threads) { worker in
+        let x = UnsafePointer(xs.pointer), y = ys.pointer
+        let rows = slice(w.rows, worker: worker, of: threads, granule: MatMul.tileRows)
+        if n == 1 {
+            for r in rows { y[r] = dot(w.type, w.row(r), x, count: cols) }
+            return
+        }
+        let buffer = tile.pointer + worker * MatMul.tileRows * cols
+        var r0 = rows.lowerBound
+        while r0 < rows.upperBound {
+            let r1 = min(r0 + MatMul.tileRows, rows.upperBound)
+            let tileData: UnsafePointer<Float>
+            if w.type == .f32 {
+                tileData = w.row(r0).assumingMemoryBound(to: Float.self)
+            } else {
+                dequantize(w.type, w.row(r0), buffer, count: (r1 - r0) * cols)
+                tileData = UnsafePointer(buffer)
+            }
+            for t in 0..<n {
+                let xt = x + t * cols, yt = y + t * w.rows
+                for r in r0..<r1 {
+                    yt[r] = dotF32(tileData + (r - r0) * cols, xt, count: cols)
+                }
+            }
+            r0 = r1
+        }
+    }
+}
+
+/// A raw pointer that may cross into worker closures. The workers write disjoint slices.
+struct SendableRawPointer: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    init(_ pointer: UnsafeMutableRawPointer) { self.pointer = pointer }
 }

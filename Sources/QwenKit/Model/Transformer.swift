@@ -171,11 +171,11 @@ public final class InferenceState {
     /// `out[t] = x[t] / sqrt(mean(x[t]²) + ε) · weight`, per token.
     private func rmsNorm(_ x: UnsafePointer<Float>, _ weight: [Float], into out: UnsafeMutablePointer<Float>, n: Int) {
         let d = model.config.hiddenSize
-        for t in 0..<n {
-            let xt = x + t * d, ot = out + t * d
-            let meanSquare = dotF32(xt, xt, count: d) / Float(d)
-            let scale = 1 / (meanSquare + model.config.rmsNormEpsilon).squareRoot()
-            for i in 0..<d { ot[i] = weight[i] * (xt[i] * scale) }
+        weight.withUnsafeBufferPointer { w in
+            for t in 0..<n {
+                rmsNormRow(x + t * d, w.baseAddress.unsafelyUnwrapped, into: out + t * d, count: d,
+                           epsilon: model.config.rmsNormEpsilon)
+            }
         }
     }
 
@@ -183,15 +183,7 @@ public final class InferenceState {
     /// `(a, b) ↦ (a·cos − b·sin, b·cos + a·sin)` for `a = v[i]`, `b = v[i + d/2]`.
     private func applyRoPE(_ v: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
         let d = model.config.headDim, half = d / 2
-        let cos = ropeCos + position * half, sin = ropeSin + position * half
-        for h in 0..<heads {
-            let head = v + h * d
-            for i in 0..<half {
-                let a = head[i], b = head[i + half]
-                head[i] = a * cos[i] - b * sin[i]
-                head[i + half] = b * cos[i] + a * sin[i]
-            }
-        }
+        rotateHalf(v, heads: heads, headDim: d, cos: ropeCos + position * half, sin: ropeSin + position * half)
     }
 
     /// Causal grouped-query attention of the batch's `n` queries over the cache positions
@@ -211,38 +203,21 @@ public final class InferenceState {
                 let kvHead = h / group
                 let query = q.pointer + t * c.qDim + h * d
                 let length = start + t + 1
-                var maximum = -Float.infinity
                 for p in 0..<length {
-                    let s = dotF32(query, keys.pointer + p * c.kvDim + kvHead * d, count: d) * scale
-                    score[p] = s
-                    maximum = max(maximum, s)
+                    score[p] = dotF32(query, keys.pointer + p * c.kvDim + kvHead * d, count: d) * scale
                 }
-                var sum: Float = 0
-                for p in 0..<length {
-                    let e = expf(score[p] - maximum)
-                    score[p] = e
-                    sum += e
-                }
-                let o = out.pointer + t * c.qDim + h * d
-                o.update(repeating: 0, count: d)
-                for p in 0..<length {
-                    let weight = score[p] / sum
-                    let value = values.pointer + p * c.kvDim + kvHead * d
-                    for i in 0..<d { o[i] += weight * value[i] }
-                }
+                attendHead(scores: score, length: length, values: values.pointer + kvHead * d, stride: c.kvDim,
+                           headDim: d, into: out.pointer + t * c.qDim + h * d)
             }
         }
     }
 
     private func swiGLU(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count {
-            let g = gate[i]
-            gate[i] = g / (1 + expf(-g)) * up[i]
-        }
+        swiGLUInPlace(gate, up, count: count)
     }
 
     private func add(_ y: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { x[i] += y[i] }
+        addInPlace(y, into: x, count: count)
     }
 }
 
@@ -258,7 +233,7 @@ private final class Buffers {
     let gate: UnsafeMutablePointer<Float>        // (tokens, feedForwardSize)
     let up: UnsafeMutablePointer<Float>          // (tokens, feedForwardSize)
     let scores: UnsafeMutablePointer<Float>      // (threads, contextLength)
-    let tiles: UnsafeMutablePointer<Float>       // (threads, MatMul.tileRows, max input width)
+    let tiles: MatMulScratch                     // matmul's weight tiles and quantized activations
     private let all: [UnsafeMutablePointer<Float>]
 
     init(config c: ModelConfig, tokens n: Int, threads: Int, contextLength: Int) {
@@ -277,8 +252,8 @@ private final class Buffers {
         gate = make(n * c.feedForwardSize)
         up = make(n * c.feedForwardSize)
         scores = make(threads * contextLength)
-        tiles = make(threads * MatMul.tileRows * max(c.hiddenSize, c.feedForwardSize, c.qDim))
-        all = [residual, normed, q, k, v, attention, projected, gate, up, scores, tiles]
+        tiles = MatMulScratch(tokens: n, width: max(c.hiddenSize, c.feedForwardSize, c.qDim), threads: threads)
+        all = [residual, normed, q, k, v, attention, projected, gate, up, scores]
     }
 
     deinit { all.forEach { $0.deallocate() } }
