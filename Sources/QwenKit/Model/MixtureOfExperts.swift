@@ -91,7 +91,7 @@ final class ExpertScratch {
     let gate: UnsafeMutablePointer<Float>          // (width)
     let up: UnsafeMutablePointer<Float>            // (width)
     let output: UnsafeMutablePointer<Float>        // (hiddenSize)
-    let tiles: UnsafeMutablePointer<Float>         // (threads, MatMul.tileRows, max input width)
+    let tiles: MatMulScratch                       // one token at a time, any input width
     private let all: [UnsafeMutablePointer<Float>]
 
     init?(config c: ModelConfig, threads: Int) {
@@ -107,8 +107,8 @@ final class ExpertScratch {
         gate = make(width)
         up = make(width)
         output = make(c.hiddenSize)
-        tiles = make(threads * MatMul.tileRows * max(c.hiddenSize, width))
-        all = [routerLogits, gate, up, output, tiles]
+        tiles = MatMulScratch(tokens: 1, width: max(c.hiddenSize, width), threads: threads)
+        all = [routerLogits, gate, up, output]
     }
 
     deinit { all.forEach { $0.deallocate() } }
