@@ -24,6 +24,7 @@ public final class InferenceEngine: Sendable {
     public let contextLength: Int
     let metrics: ServerMetrics
     private let pool: SlotPool
+    private let runner: BatchRunner
 
     public init(model: LanguageModel, modelID: String, contextLength: Int, parallel: Int, threads: Int,
                 maxQueue: Int = 64) throws {
@@ -32,11 +33,11 @@ public final class InferenceEngine: Sendable {
         self.modelID = modelID
         self.contextLength = contextLength
         metrics = ServerMetrics()
-        // The cores are shared between the slots that run at once.
-        let threadsPerSlot = max(1, threads / max(parallel, 1))
+        // Every slot steps in the same batched forward pass, which uses all the threads.
         pool = SlotPool(slots: (0..<max(parallel, 1)).map { _ in
-            Slot(generator: Generator(model: model, contextLength: contextLength, threads: threadsPerSlot))
+            Slot(generator: Generator(model: model, contextLength: contextLength, threads: threads))
         }, maxQueue: maxQueue, metrics: metrics)
+        runner = BatchRunner()
     }
 
     /// Takes a slot for one request, waiting in the bounded queue when every slot is busy and
@@ -53,32 +54,16 @@ public final class InferenceEngine: Sendable {
         return try await generate(on: lease, prompt: prompt, options: options, cancellation: cancellation, onText: onText)
     }
 
-    /// Generates on a reserved slot, off the async threads, and gives the slot back at the end;
-    /// `onText` receives each piece as it is produced. A set `cancellation` stops the generation
-    /// at its next token.
+    /// Generates on a reserved slot and gives the slot back at the end; `onText` receives each
+    /// piece as it is produced. The generation joins the batch runner, which steps every active
+    /// generation in one forward pass. A set `cancellation` stops it at its next token.
     func generate(on lease: SlotLease, prompt: [Int], options: GenerationOptions, cancellation: CancellationFlag,
                   onText: @escaping @Sendable (String) -> Void) async throws -> GenerationResult {
-        let slot = lease.slot
         let metrics = self.metrics
-        let start = ContinuousClock.now
         do {
             let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<GenerationResult, Error>) in
-                // A plain thread: generation blocks for seconds and must not occupy Swift's cooperative pool.
-                Thread {
-                    var first = true
-                    let result = Result {
-                        try slot.generator.generate(prompt: prompt, options: options) { piece in
-                            if first {
-                                first = false
-                                metrics.recordFirstToken(after: ContinuousClock.now - start)
-                            }
-                            guard !cancellation.isCancelled else { return false }
-                            onText(piece)
-                            return !cancellation.isCancelled
-                        }
-                    }
-                    continuation.resume(with: result.mapError { $0 as Error })
-                }.start()
+                runner.submit(BatchRunner.Job(slot: lease.slot, prompt: prompt, options: options, cancellation: cancellation,
+                                              onText: onText, metrics: metrics, continuation: continuation))
             }
             await lease.release()
             metrics.recordGeneration(result, cancelled: cancellation.isCancelled)
@@ -96,7 +81,7 @@ public final class InferenceEngine: Sendable {
 
 /// A slot reserved for one request; released once (further calls do nothing).
 final class SlotLease: Sendable {
-    fileprivate let slot: Slot
+    let slot: Slot
     private let pool: SlotPool
     private let released = Atomic<Bool>(false)
 
@@ -159,5 +144,100 @@ actor SlotPool {
 
     private func commonPrefix(_ a: [Int], _ b: [Int]) -> Int {
         zip(a, b).prefix { $0 == $1 }.count
+    }
+}
+
+/// Continuous batching: one thread runs every active generation, admitting new ones between
+/// steps (their prompts are processed alone) and advancing all the others by one token in a
+/// single forward pass, so the weights are read once per step for all of them.
+final class BatchRunner: @unchecked Sendable {
+    struct Job: @unchecked Sendable {
+        let slot: Slot
+        let prompt: [Int]
+        let options: GenerationOptions
+        let cancellation: CancellationFlag
+        let onText: @Sendable (String) -> Void
+        let metrics: ServerMetrics
+        let continuation: CheckedContinuation<GenerationResult, Error>
+        let submitted = ContinuousClock.now
+    }
+
+    private final class Running {
+        let job: Job
+        let session: GenerationSession
+        var sentText = false
+        init(job: Job, session: GenerationSession) {
+            self.job = job
+            self.session = session
+        }
+    }
+
+    private let condition = NSCondition()
+    private var incoming: [Job] = []
+    // Touched only by the runner thread.
+    private var running: [Running] = []
+
+    init() {
+        // The thread keeps the runner alive; once idle it parks on the condition and costs nothing.
+        let thread = Thread { self.loop() }
+        thread.name = "qwenkit-batch"
+        thread.start()
+    }
+
+    func submit(_ job: Job) {
+        condition.lock()
+        incoming.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while incoming.isEmpty && running.isEmpty { condition.wait() }
+            let admitted = incoming
+            incoming.removeAll()
+            condition.unlock()
+
+            for job in admitted {
+                do {
+                    running.append(Running(job: job, session: try job.slot.generator.start(prompt: job.prompt, options: job.options)))
+                } catch {
+                    job.continuation.resume(throwing: error)
+                }
+            }
+            step()
+        }
+    }
+
+    /// Picks each generation's next token, then runs all of those tokens through the model at once.
+    private func step() {
+        var states: [InferenceState] = [], tokens: [Int] = [], stepping: [Running] = []
+        var finished: [Running] = []
+        for item in running {
+            let job = item.job
+            if job.cancellation.isCancelled { item.session.stop() }
+            let token = item.session.next { piece in
+                if !item.sentText {
+                    item.sentText = true
+                    job.metrics.recordFirstToken(after: ContinuousClock.now - job.submitted)
+                }
+                guard !job.cancellation.isCancelled else { return false }
+                job.onText(piece)
+                return !job.cancellation.isCancelled
+            }
+            if let token {
+                states.append(item.session.generator.state)
+                tokens.append(token)
+                stepping.append(item)
+            } else {
+                finished.append(item)
+            }
+        }
+        running = stepping
+        for item in finished { item.job.continuation.resume(returning: item.session.result()) }
+        guard !states.isEmpty else { return }
+        let logits = states.count == 1 ? [states[0].forward([tokens[0]])] : InferenceState.forward(batch: states, tokens: tokens)
+        for (item, row) in zip(stepping, logits) { item.session.receive(row) }
     }
 }

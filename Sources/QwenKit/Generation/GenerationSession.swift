@@ -70,6 +70,11 @@ public final class GenerationSession {
         self.logits = logits
     }
 
+    /// Ends the generation now (the client went away); the result keeps what was produced.
+    public func stop() {
+        if !isFinished { _ = end { _ in false } }
+    }
+
     /// The outcome, once ``isFinished``.
     public func result() -> GenerationResult {
         GenerationResult(text: text, promptTokens: prompt, tokens: generated, finishReason: finish,

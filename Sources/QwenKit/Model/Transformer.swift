@@ -101,9 +101,42 @@ public final class InferenceState {
     /// and returns the logits: `(vocabularySize)` for `.last`, `(tokens.count, vocabularySize)` for `.all`.
     /// Token ids and the context limit are the caller's to check (see ``Generator``).
     public func forward(_ tokens: [Int], logits request: LogitsRequest = .last) -> [Float] {
-        let c = model.config, w = model.weights
         let n = tokens.count
         precondition(n > 0 && position + n <= contextLength, "batch exceeds the context")
+        let rows = (0..<n).map { RowTarget(state: self, position: position + $0) }
+        let logits = run(tokens, rows: rows, logitsFrom: request == .last ? n - 1 : 0)
+        position += n
+        return logits
+    }
+
+    /// One step for several sequences at once (continuous batching): `tokens[i]` goes through
+    /// `states[i]` at that state's next position. The weights are read once for all of them;
+    /// attention uses each sequence's own KV cache. Returns each sequence's logits.
+    /// All states must belong to the same model and have the same context length.
+    public static func forward(batch states: [InferenceState], tokens: [Int]) -> [[Float]] {
+        precondition(!states.isEmpty && states.count == tokens.count, "one token per sequence")
+        let leader = states[0]
+        precondition(states.allSatisfy { $0.model === leader.model && $0.contextLength == leader.contextLength
+            && $0.position < $0.contextLength }, "sequences must share a model and have room")
+        precondition(Set(states.map { ObjectIdentifier($0) }).count == states.count, "a sequence appears twice")
+        let rows = states.map { RowTarget(state: $0, position: $0.position) }
+        let logits = leader.run(tokens, rows: rows, logitsFrom: 0)
+        for state in states { state.position += 1 }
+        let v = leader.model.config.vocabularySize
+        return (0..<states.count).map { Array(logits[$0 * v ..< ($0 + 1) * v]) }
+    }
+
+    /// Where one row of a batch belongs: its sequence's cache and its position there.
+    private struct RowTarget {
+        let state: InferenceState
+        let position: Int
+    }
+
+    /// The transformer over the rows of a batch, using this state's scratch buffers; each row's
+    /// keys and values go to its own sequence's cache. Returns the logits of rows `logitsFrom...`.
+    private func run(_ tokens: [Int], rows: [RowTarget], logitsFrom first: Int) -> [Float] {
+        let c = model.config, w = model.weights
+        let n = tokens.count
         precondition(tokens.allSatisfy { $0 >= 0 && $0 < c.vocabularySize }, "token id out of range")
         if n > batchCapacity {
             buffers = Buffers(config: c, tokens: n, threads: threads, contextLength: contextLength)
@@ -127,14 +160,15 @@ public final class InferenceState {
                 rmsNormHeads(b.q, heads: n * c.headCount, headDim: c.headDim, weight: qNorm, epsilon: c.rmsNormEpsilon)
                 rmsNormHeads(b.k, heads: n * c.kvHeadCount, headDim: c.headDim, weight: kNorm, epsilon: c.rmsNormEpsilon)
             }
-            for t in 0..<n {
-                applyRoPE(b.q + t * c.qDim, heads: c.headCount, position: position + t)
-                applyRoPE(b.k + t * c.kvDim, heads: c.kvHeadCount, position: position + t)
-            }
             let layerCache = l * contextLength * c.kvDim
-            (keyCache + layerCache + position * c.kvDim).update(from: b.k, count: n * c.kvDim)
-            (valueCache + layerCache + position * c.kvDim).update(from: b.v, count: n * c.kvDim)
-            attention(layer: l, n: n)
+            for (t, row) in rows.enumerated() {
+                applyRoPE(b.q + t * c.qDim, heads: c.headCount, position: row.position)
+                applyRoPE(b.k + t * c.kvDim, heads: c.kvHeadCount, position: row.position)
+                let slot = layerCache + row.position * c.kvDim
+                (row.state.keyCache + slot).update(from: b.k + t * c.kvDim, count: c.kvDim)
+                (row.state.valueCache + slot).update(from: b.v + t * c.kvDim, count: c.kvDim)
+            }
+            attention(layer: l, rows: rows)
             matmul(layer.o, b.attention, n: n, b.projected, threads: threads, scratch: b.tiles)
             add(b.projected, into: x, count: n * c.hiddenSize)
 
@@ -153,15 +187,13 @@ public final class InferenceState {
             }
             add(b.projected, into: x, count: n * c.hiddenSize)
         }
-        position += n
 
-        let first = request == .last ? n - 1 : 0
-        let rows = n - first
-        rmsNorm(x + first * c.hiddenSize, w.outputNorm, into: b.normed, n: rows)
-        var logits = [Float](repeating: 0, count: rows * c.vocabularySize)
+        let count = n - first
+        rmsNorm(x + first * c.hiddenSize, w.outputNorm, into: b.normed, n: count)
+        var logits = [Float](repeating: 0, count: count * c.vocabularySize)
         logits.withUnsafeMutableBufferPointer { out in
             // Non-nil: vocabularySize ≥ 1.
-            matmul(w.output, b.normed, n: rows, out.baseAddress.unsafelyUnwrapped, threads: threads, scratch: b.tiles)
+            matmul(w.output, b.normed, n: count, out.baseAddress.unsafelyUnwrapped, threads: threads, scratch: b.tiles)
         }
         return logits
     }
@@ -186,27 +218,29 @@ public final class InferenceState {
         rotateHalf(v, heads: heads, headDim: d, cos: ropeCos + position * half, sin: ropeSin + position * half)
     }
 
-    /// Causal grouped-query attention of the batch's `n` queries over the cache positions
-    /// `0 ..< position + t + 1`, in parallel over (token, head) pairs.
-    private func attention(layer l: Int, n: Int) {
+    /// Causal grouped-query attention of each row's query over its own sequence's cache,
+    /// positions `0 ... row.position`, in parallel over (row, head) pairs.
+    private func attention(layer l: Int, rows: [RowTarget]) {
         let c = model.config, b = buffers
         let d = c.headDim, group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(d).squareRoot()
-        let keys = SendablePointer(keyCache + l * contextLength * c.kvDim)
-        let values = SendablePointer(valueCache + l * contextLength * c.kvDim)
+        let layerCache = l * contextLength * c.kvDim
+        let keys = rows.map { SendablePointer($0.state.keyCache + layerCache) }
+        let values = rows.map { SendablePointer($0.state.valueCache + layerCache) }
+        let lengths = rows.map { $0.position + 1 }
         let q = SendablePointer(b.q), out = SendablePointer(b.attention), scores = SendablePointer(b.scores)
-        let start = position, threads = threads, contextLength = contextLength
+        let threads = threads, contextLength = contextLength, n = rows.count
         parallel(threads) { worker in
             let score = scores.pointer + worker * contextLength
             for job in slice(n * c.headCount, worker: worker, of: threads) {
                 let t = job / c.headCount, h = job % c.headCount
                 let kvHead = h / group
                 let query = q.pointer + t * c.qDim + h * d
-                let length = start + t + 1
+                let length = lengths[t], keys = keys[t].pointer
                 for p in 0..<length {
-                    score[p] = dotF32(query, keys.pointer + p * c.kvDim + kvHead * d, count: d) * scale
+                    score[p] = dotF32(query, keys + p * c.kvDim + kvHead * d, count: d) * scale
                 }
-                attendHead(scores: score, length: length, values: values.pointer + kvHead * d, stride: c.kvDim,
+                attendHead(scores: score, length: length, values: values[t].pointer + kvHead * d, stride: c.kvDim,
                            headDim: d, into: out.pointer + t * c.qDim + h * d)
             }
         }
