@@ -1,7 +1,14 @@
 import XCTest
 @testable import QwenKit
 
+/// Qwen2.5's chat template, through the Jinja engine, with `ChatMessage` values.
 final class ChatTemplateTests: XCTestCase {
+    func render(messages: [ChatMessage], tools: [JSONValue]?, addGenerationPrompt: Bool) throws -> String {
+        let template = String(decoding: try Fixtures.data("templates/qwen2.5.jinja"), as: UTF8.self)
+        return try ChatTemplateRenderer(template: template)
+            .render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt)
+    }
+
     struct Case {
         var id: Int
         var name: String
@@ -36,7 +43,7 @@ final class ChatTemplateTests: XCTestCase {
         let cases = try loadCases().filter { $0.tools == nil }
         XCTAssertGreaterThanOrEqual(cases.count, 8)
         for c in cases {
-            let out = try QwenChatTemplate.render(messages: c.messages, tools: c.tools, addGenerationPrompt: c.addGenerationPrompt)
+            let out = try render(messages: c.messages, tools: c.tools, addGenerationPrompt: c.addGenerationPrompt)
             XCTAssertEqual(Array(out.utf8), Array(c.rendered.utf8), "case \(c.id) \(c.name)")
         }
     }
@@ -45,7 +52,7 @@ final class ChatTemplateTests: XCTestCase {
         let cases = try loadCases().filter { $0.tools != nil }
         XCTAssertGreaterThanOrEqual(cases.count, 8)
         for c in cases {
-            let out = try QwenChatTemplate.render(messages: c.messages, tools: c.tools, addGenerationPrompt: c.addGenerationPrompt)
+            let out = try render(messages: c.messages, tools: c.tools, addGenerationPrompt: c.addGenerationPrompt)
             XCTAssertEqual(Array(out.utf8), Array(c.rendered.utf8), "case \(c.id) \(c.name)")
         }
     }
@@ -53,21 +60,21 @@ final class ChatTemplateTests: XCTestCase {
     func testEmptyToolsRenderLikeNoTools() throws {
         let messages = [ChatMessage.user("hi")]
         XCTAssertEqual(
-            try QwenChatTemplate.render(messages: messages, tools: [], addGenerationPrompt: true),
-            try QwenChatTemplate.render(messages: messages, tools: nil, addGenerationPrompt: true))
+            try render(messages: messages, tools: [], addGenerationPrompt: true),
+            try render(messages: messages, tools: nil, addGenerationPrompt: true))
     }
 
     func testStringArgumentsAreQuotedByToJSON() throws {
         // Qwen2.5 pipes string arguments through tojson, so they come out as a JSON string.
         let call = ToolCall(name: "f", arguments: .string("{\"a\": 1}"))
-        let out = try QwenChatTemplate.render(
+        let out = try render(
             messages: [.user("x"), .assistant(nil, toolCalls: [call])], tools: nil, addGenerationPrompt: false)
         XCTAssertTrue(out.hasSuffix("<|im_start|>assistant\n<tool_call>\n{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}\n</tool_call><|im_end|>\n"), out)
     }
 
     func testMissingContentThrowsLikeJinja() {
-        XCTAssertThrowsError(try QwenChatTemplate.render(messages: [ChatMessage(role: "user", content: nil)], tools: nil, addGenerationPrompt: true))
-        XCTAssertThrowsError(try QwenChatTemplate.render(messages: [], tools: nil, addGenerationPrompt: true))
+        XCTAssertThrowsError(try render(messages: [ChatMessage(role: "user", content: nil)], tools: nil, addGenerationPrompt: true))
+        XCTAssertThrowsError(try render(messages: [], tools: nil, addGenerationPrompt: true))
     }
 
     func testMessageJSONRoundTrip() throws {

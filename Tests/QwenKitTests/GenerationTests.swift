@@ -15,7 +15,7 @@ final class GenerationTests: XCTestCase {
         options.maxTokens = 6
 
         func prompt(_ messages: [ChatMessage]) throws -> [Int] {
-            try model.requireTokenizer().encode(try QwenChatTemplate.render(messages: messages, tools: nil, addGenerationPrompt: true))
+            try model.requireTokenizer().encode(try model.renderPrompt(messages: messages))
         }
         let chat = Generator(model: model, contextLength: 256, threads: 2)
         var history = [ChatMessage.user("Hello there")]
