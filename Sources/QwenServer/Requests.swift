@@ -227,6 +227,23 @@ struct ChatCompletionRequest {
     }
 }
 
+extension ChatCompletionRequest {
+    /// For `tool_choice` `required` or a named function: the functions (name, parameters schema)
+    /// the answer must call one of; nil otherwise.
+    var forcedToolCalls: [(name: String, parameters: JSONValue)]? {
+        guard let tools else { return nil }
+        let all: [(name: String, parameters: JSONValue)] = tools.compactMap { tool in
+            guard let name = tool["function"]?["name"]?.stringValue else { return nil }
+            return (name, tool["function"]?["parameters"] ?? .object([("type", "object")]))
+        }
+        switch toolChoice {
+        case .none, .auto: return nil
+        case .function(let name): return all.filter { $0.name == name }
+        case .required: return all
+        }
+    }
+}
+
 /// A parsed `POST /v1/completions` body.
 struct TextCompletionRequest {
     var model: String?

@@ -151,6 +151,10 @@ struct OpenAIRoutes: Sendable {
         case .jsonSchema(let schema):
             chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, schema: schema)
         }
+        if let functions = chat.forcedToolCalls {
+            // `required` or a named function: the answer must be a call, so it is generated as one.
+            chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, toolCalls: functions)
+        }
         let startsInReasoning = prompt.hasSuffix("<think>\n")
         let id = "chatcmpl-" + randomID()
         let created = Int(Date().timeIntervalSince1970)

@@ -12,6 +12,13 @@ public struct JSONConstraint: TokenConstraint {
     private let tokenizer: Tokenizer
     private var parser: IncrementalJSONParser
 
+    /// A call to one of `tools` (name, JSON-schema parameters): `{"name": …, "arguments": {…}}`,
+    /// the arguments matching the chosen function's parameters (`tool_choice: required`).
+    public init(tokenizer: Tokenizer, toolCalls tools: [(name: String, parameters: JSONValue)]) {
+        self.tokenizer = tokenizer
+        parser = IncrementalJSONParser(root: .toolCall(tools.map { ($0.name, SchemaNode($0.parameters)) }))
+    }
+
     /// - Parameter schema: nil for any JSON object (`response_format: json_object`).
     public init(tokenizer: Tokenizer, schema: JSONValue?) {
         self.tokenizer = tokenizer
@@ -46,6 +53,9 @@ indirect enum SchemaNode: Sendable {
     case literals([String])
     /// Any of these nodes (scalar types only; the first one the first byte fits is used).
     case union([SchemaNode])
+    /// A function call `{"name": N, "arguments": A}` whose arguments follow the schema of the
+    /// function named N; the name comes first.
+    case toolCall([(name: String, arguments: SchemaNode)])
 
     init(_ schema: JSONValue) {
         if let constant = schema["const"] {
@@ -105,6 +115,8 @@ struct IncrementalJSONParser: Sendable {
         var seen: Set<String> = []
         var phase: Phase = .keyOrEnd
         var pendingKey = ""
+        /// For a tool call: the functions whose name may be chosen; choosing one adds its arguments.
+        var choices: [(name: String, arguments: SchemaNode)]?
 
         enum Phase: Sendable { case keyOrEnd, key, colon, commaOrEnd }
 
@@ -260,9 +272,17 @@ struct IncrementalJSONParser: Sendable {
                         stack[stack.count - 1] = .object(object)
                         return true
                     }
+                    if case .object(var object)? = stack.last, let choices = object.choices, object.pendingKey == "name" {
+                        let name = String(decoding: content, as: UTF8.self)
+                        guard let chosen = choices.first(where: { $0.name == name }) else { return false }
+                        object.properties.append((name: "arguments", node: chosen.arguments))
+                        stack[stack.count - 1] = .object(object)
+                    }
                     return closeValue()
                 }
                 if b == UInt8(ascii: "\\") {
+                    // Keys and enum values are matched as written, without escapes.
+                    guard candidates == nil else { return false }
                     stack[stack.count - 1] = .string(content: content, candidates: candidates, isKey: isKey, escape: .backslash)
                     return true
                 }
@@ -325,6 +345,12 @@ struct IncrementalJSONParser: Sendable {
             case UInt8(ascii: "n"): return begin(.null, with: b)
             default: return begin(.number(integerOnly: false), with: b)
             }
+        case .toolCall(let options):
+            guard b == UInt8(ascii: "{") else { return false }
+            let names = SchemaNode.literals(options.map { JSONValue.string($0.name).pythonJSON })
+            stack.append(.object(ObjectState(properties: [("name", names)], required: ["name", "arguments"],
+                                             additional: false, choices: options)))
+            return true
         case let .object(properties, required, additional):
             guard b == UInt8(ascii: "{") else { return false }
             stack.append(.object(ObjectState(properties: properties, required: required, additional: additional)))
