@@ -22,6 +22,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "CQwenKernels", cSettings: nativeC),
@@ -30,7 +31,8 @@ let package = Package(
         .target(name: "QwenKit", dependencies: ["QwenKernels", "QwenTokenizer"], swiftSettings: nativeSwift),
         .target(
             name: "QwenServer",
-            dependencies: ["QwenKit", "QwenTokenizer", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["QwenKit", "QwenTokenizer", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: nativeSwift),
         .executableTarget(
             name: "qwenkit",

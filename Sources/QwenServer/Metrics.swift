@@ -1,67 +1,57 @@
+import Prometheus
 import QwenKit
-import Synchronization
 
-/// Counters for `GET /metrics`, in Prometheus' text exposition format.
+/// The server's metrics for `GET /metrics`, kept in a swift-prometheus registry and rendered in
+/// Prometheus' text exposition format.
 final class ServerMetrics: Sendable {
-    private struct Values {
-        var requests: [String: Int] = [:]
-        var promptTokens = 0
-        var generatedTokens = 0
-        var cancelled = 0
-        var firstTokenSecondsSum = 0.0
-        var firstTokenCount = 0
-        var generationSeconds = 0.0
-        var queueLength = 0
+    private let registry = PrometheusCollectorRegistry()
+    private let promptTokens: Counter
+    private let generatedTokens: Counter
+    private let cancelled: Counter
+    private let tokensPerSecond: Gauge
+    private let queueLength: Gauge
+    private let timeToFirstToken: DurationHistogram
+
+    init() {
+        promptTokens = registry.makeCounter(name: "qwenkit_prompt_tokens_total", help: "Prompt tokens processed.")
+        generatedTokens = registry.makeCounter(name: "qwenkit_generated_tokens_total", help: "Tokens generated.")
+        cancelled = registry.makeCounter(name: "qwenkit_cancelled_generations_total",
+                                         help: "Generations stopped because the client went away.")
+        tokensPerSecond = registry.makeGauge(name: "qwenkit_generation_tokens_per_second",
+                                             help: "Tokens per second of the last finished generation.")
+        queueLength = registry.makeGauge(name: "qwenkit_queue_length", help: "Requests waiting for a free slot.")
+        timeToFirstToken = registry.makeDurationHistogram(
+            name: "qwenkit_time_to_first_token_seconds",
+            buckets: [.milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                      .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60)],
+            help: "Time from a request's start to its first token.")
+        queueLength.set(0.0)
     }
 
-    private let values = Mutex(Values())
-
     func recordRequest(_ route: String, status: Int) {
-        values.withLock { $0.requests["\(route)|\(status)", default: 0] += 1 }
+        registry.makeCounter(name: "qwenkit_requests_total", labels: [("route", route), ("status", String(status))],
+                             help: "HTTP requests by route and status.").increment()
     }
 
     func recordFirstToken(after duration: Duration) {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        values.withLock {
-            $0.firstTokenSecondsSum += seconds
-            $0.firstTokenCount += 1
-        }
+        timeToFirstToken.record(duration)
     }
 
-    func recordGeneration(_ result: GenerationResult, cancelled: Bool) {
-        values.withLock {
-            $0.promptTokens += result.timings.promptTokens
-            $0.generatedTokens += result.tokens.count
-            $0.generationSeconds += result.timings.generationMilliseconds / 1000
-            if cancelled { $0.cancelled += 1 }
+    func recordGeneration(_ result: GenerationResult, cancelled wasCancelled: Bool) {
+        promptTokens.increment(by: Int64(result.timings.promptTokens))
+        generatedTokens.increment(by: Int64(result.tokens.count))
+        if result.timings.generationMilliseconds > 0 {
+            tokensPerSecond.set(result.timings.generationTokensPerSecond)
         }
+        if wasCancelled { cancelled.increment() }
     }
 
     func setQueueLength(_ n: Int) {
-        values.withLock { $0.queueLength = n }
+        queueLength.set(Double(n))
     }
 
     /// Prometheus text format.
     func render() -> String {
-        let v = values.withLock { $0 }
-        var out = "# HELP qwenkit_requests_total HTTP requests by route and status.\n# TYPE qwenkit_requests_total counter\n"
-        for (key, count) in v.requests.sorted(by: { $0.key < $1.key }) {
-            let parts = key.split(separator: "|")
-            out += "qwenkit_requests_total{route=\"\(parts[0])\",status=\"\(parts.count > 1 ? parts[1] : "")\"} \(count)\n"
-        }
-        out += "# HELP qwenkit_prompt_tokens_total Prompt tokens processed.\n# TYPE qwenkit_prompt_tokens_total counter\n"
-        out += "qwenkit_prompt_tokens_total \(v.promptTokens)\n"
-        out += "# HELP qwenkit_generated_tokens_total Tokens generated.\n# TYPE qwenkit_generated_tokens_total counter\n"
-        out += "qwenkit_generated_tokens_total \(v.generatedTokens)\n"
-        out += "# HELP qwenkit_cancelled_generations_total Generations stopped because the client went away.\n# TYPE qwenkit_cancelled_generations_total counter\n"
-        out += "qwenkit_cancelled_generations_total \(v.cancelled)\n"
-        out += "# HELP qwenkit_generation_tokens_per_second Tokens generated per second of generation time.\n# TYPE qwenkit_generation_tokens_per_second gauge\n"
-        out += "qwenkit_generation_tokens_per_second \(v.generationSeconds > 0 ? Double(v.generatedTokens) / v.generationSeconds : 0)\n"
-        out += "# HELP qwenkit_time_to_first_token_seconds Time from a request's start to its first token.\n# TYPE qwenkit_time_to_first_token_seconds summary\n"
-        out += "qwenkit_time_to_first_token_seconds_sum \(v.firstTokenSecondsSum)\n"
-        out += "qwenkit_time_to_first_token_seconds_count \(v.firstTokenCount)\n"
-        out += "# HELP qwenkit_queue_length Requests waiting for a free slot.\n# TYPE qwenkit_queue_length gauge\n"
-        out += "qwenkit_queue_length \(v.queueLength)\n"
-        return out
+        registry.emitToString()
     }
 }
