@@ -57,13 +57,16 @@ public final class InferenceEngine: Sendable {
     /// Generates on a reserved slot and gives the slot back at the end; `onText` receives each
     /// piece as it is produced. The generation joins the batch runner, which steps every active
     /// generation in one forward pass. A set `cancellation` stops it at its next token.
+    /// `onLogprobs`, when given, receives the log-probabilities of the tokens behind each piece just before it.
     func generate(on lease: SlotLease, prompt: [Int], options: GenerationOptions, cancellation: CancellationFlag,
+                  onLogprobs: (@Sendable ([TokenLogprob]) -> Void)? = nil,
                   onText: @escaping @Sendable (String) -> Void) async throws -> GenerationResult {
         let metrics = self.metrics
         do {
             let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<GenerationResult, Error>) in
                 runner.submit(BatchRunner.Job(slot: lease.slot, prompt: prompt, options: options, cancellation: cancellation,
-                                              onText: onText, metrics: metrics, continuation: continuation))
+                                              onText: onText, onLogprobs: onLogprobs, metrics: metrics,
+                                              continuation: continuation))
             }
             await lease.release()
             metrics.recordGeneration(result, cancelled: cancellation.isCancelled)
@@ -157,6 +160,7 @@ final class BatchRunner: @unchecked Sendable {
         let options: GenerationOptions
         let cancellation: CancellationFlag
         let onText: @Sendable (String) -> Void
+        let onLogprobs: (@Sendable ([TokenLogprob]) -> Void)?
         let metrics: ServerMetrics
         let continuation: CheckedContinuation<GenerationResult, Error>
         let submitted = ContinuousClock.now
@@ -166,6 +170,7 @@ final class BatchRunner: @unchecked Sendable {
         let job: Job
         let session: GenerationSession
         var sentText = false
+        var sentLogprobs = 0
         init(job: Job, session: GenerationSession) {
             self.job = job
             self.session = session
@@ -223,6 +228,11 @@ final class BatchRunner: @unchecked Sendable {
                     job.metrics.recordFirstToken(after: ContinuousClock.now - job.submitted)
                 }
                 guard !job.cancellation.isCancelled else { return false }
+                if let onLogprobs = job.onLogprobs {
+                    let all = item.session.tokenLogprobs
+                    onLogprobs(Array(all[item.sentLogprobs...]))
+                    item.sentLogprobs = all.count
+                }
                 job.onText(piece)
                 return !job.cancellation.isCancelled
             }

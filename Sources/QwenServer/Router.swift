@@ -189,15 +189,25 @@ struct OpenAIRoutes: Sendable {
         let engine = self.engine
         let events = AsyncStream<JSONValue>.makeStream()
         let cancellation = CancellationFlag()
+        let wantsLogprobs = settings.logprobs != nil
+        // Log-probabilities of tokens whose text has not been sent yet; they ride with the next chunk.
+        let pendingLogprobs = LogprobQueue()
         @Sendable func chunk(_ delta: JSONValue, finish: String? = nil) -> JSONValue {
-            .object([
+            var logprobs = JSONValue.null
+            if wantsLogprobs {
+                logprobs = .object([("content", logprobsJSON(pendingLogprobs.takeAll()))])
+            }
+            return .object([
                 ("id", .string(id)), ("object", "chat.completion.chunk"), ("created", .int(created)),
                 ("model", .string(engine.modelID)),
-                ("choices", .array([.object([("index", 0), ("delta", delta), ("logprobs", .null),
+                ("choices", .array([.object([("index", 0), ("delta", delta), ("logprobs", logprobs),
                                              ("finish_reason", finish.map(JSONValue.string) ?? .null)])])),
             ])
         }
         let includeUsage = settings.includeUsage
+        var onLogprobs: (@Sendable ([TokenLogprob]) -> Void)?
+        if wantsLogprobs { onLogprobs = { pendingLogprobs.add($0) } }
+        let logprobsCallback = onLogprobs
         let generation = Task {
             events.continuation.yield(chunk(.object([("role", "assistant"), ("content", "")])))
             let parser = Mutex(AssistantStreamParser(offeredTools: toolNames, startsInReasoning: startsInReasoning))
@@ -210,9 +220,14 @@ struct OpenAIRoutes: Sendable {
                 }
             }
             do {
-                let result = try await engine.generate(on: lease, prompt: tokens, options: settings.options,
-                                                       cancellation: cancellation) { piece in
+                let result = try await engine.generate(
+                    on: lease, prompt: tokens, options: settings.options, cancellation: cancellation,
+                    onLogprobs: logprobsCallback) { piece in
                     send(parser.withLock { $0.feed(piece) })
+                }
+                if wantsLogprobs {
+                    // Tokens after the last piece (a stop token, held-back text) are accounted for too.
+                    pendingLogprobs.addUndelivered(of: result.logprobs)
                 }
                 let (rest, calls) = parser.withLock { $0.finish() }
                 send(rest)
@@ -382,4 +397,33 @@ struct OpenAIRoutes: Sendable {
 private func randomID() -> String {
     let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
     return String((0..<24).map { _ in alphabet.randomElement() ?? "x" })
+}
+
+/// Log-probabilities of streamed tokens waiting for the chunk that carries their text.
+private final class LogprobQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending: [TokenLogprob] = []
+    private var delivered = 0
+
+    func add(_ new: [TokenLogprob]) {
+        lock.withLock {
+            pending += new
+            delivered += new.count
+        }
+    }
+
+    /// Adds the tail of `all` that never came through ``add(_:)`` (tokens after the last piece of text).
+    func addUndelivered(of all: [TokenLogprob]) {
+        lock.withLock {
+            pending += all.dropFirst(delivered)
+            delivered = all.count
+        }
+    }
+
+    func takeAll() -> [TokenLogprob] {
+        lock.withLock {
+            defer { pending.removeAll() }
+            return pending
+        }
+    }
 }

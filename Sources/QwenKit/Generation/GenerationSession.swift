@@ -19,6 +19,8 @@ public final class GenerationSession {
     private var hitStopString = false
     private var timings: GenerationTimings
     private let generationStart = ContinuousClock.now
+    /// The log-probabilities recorded so far (when ``GenerationOptions/logprobs`` is set).
+    public var tokenLogprobs: [TokenLogprob] { logprobs }
     /// Set once the session has produced its last token.
     public private(set) var isFinished = false
 
