@@ -30,6 +30,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
                  param: param, code: "context_length_exceeded")
     }
 
+    /// The envelope for an error met after a stream has started (its status is already 200).
+    static func envelope(for error: Error) -> JSONValue {
+        ((error as? APIError) ?? APIError(.internalServerError, "\(error)", type: "server_error")).json
+    }
+
     var json: JSONValue {
         .object([("error", .object([
             ("message", .string(message)),

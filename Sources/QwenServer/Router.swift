@@ -241,10 +241,8 @@ struct OpenAIRoutes: Sendable {
                         ("model", .string(engine.modelID)), ("choices", .array([])), ("usage", usage(result)),
                     ]))
                 }
-            } catch let error as APIError {
-                events.continuation.yield(error.json)
             } catch {
-                events.continuation.yield(APIError(.internalServerError, "\(error)", type: "server_error").json)
+                events.continuation.yield(APIError.envelope(for: error))
             }
             events.continuation.finish()
         }
@@ -300,10 +298,8 @@ struct OpenAIRoutes: Sendable {
                                                            ("created", .int(created)), ("model", .string(engine.modelID)),
                                                            ("choices", .array([])), ("usage", usage(result))]))
                     }
-                } catch let error as APIError {
-                    events.continuation.yield(error.json)
                 } catch {
-                    events.continuation.yield(APIError(.internalServerError, "\(error)", type: "server_error").json)
+                    events.continuation.yield(APIError.envelope(for: error))
                 }
                 events.continuation.finish()
             }
