@@ -44,6 +44,10 @@ enum MatMul {
     /// Integer prefill: weight rows and tokens per cache block (64 rows of 896 Q5_0 weights are
     /// 39 KB; 64 tokens of 896 Q8_0 activations are 61 KB).
     static let blockRows = 32
+    /// Decode: how far ahead of the row being read the weights are prefetched (rows of the Q5_0
+    /// kernel; bytes of the float path).
+    static let prefetchRows = 8
+    static let prefetchBytes = 4096
     static let blockTokens = 64
 
     /// The activation format for the integer path, or nil for the exact float path. Q8_0 weights
@@ -202,6 +206,9 @@ private func matmulSplitQ5_0(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: In
             var r = rows.lowerBound
             while r < rows.upperBound {
                 let nr = min(4, rows.upperBound - r)
+                if n == 1 && r + MatMul.prefetchRows + 4 <= rows.upperBound {
+                    qk_prefetch(w.row(r + MatMul.prefetchRows), 4 * w.rowBytes)
+                }
                 var t = t0
                 while t < t1 {
                     let left = t1 - t, nt = left >= 3 ? min(4, left) : left
@@ -226,7 +233,11 @@ private func matmulFloat(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _
         let x = UnsafePointer(xs.pointer), y = ys.pointer
         let rows = slice(w.rows, worker: worker, of: threads, granule: MatMul.tileRows)
         if n == 1 {
-            for r in rows { y[r] = dot(w.type, w.row(r), x, count: cols) }
+            let ahead = max(1, MatMul.prefetchBytes / max(w.rowBytes, 1))
+            for r in rows {
+                if r + ahead < rows.upperBound { qk_prefetch(w.row(r + ahead), w.rowBytes) }
+                y[r] = dot(w.type, w.row(r), x, count: cols)
+            }
             return
         }
         let buffer = tile.pointer + worker * MatMul.tileRows * cols
