@@ -44,8 +44,11 @@ if [[ ! -x $BENCH ]]; then
 fi
 [[ $BUILD_ONLY == 1 ]] && { echo "built $BENCH"; exit 0; }
 
-swift build -c release --product qwenkit >/dev/null
-QK=$ROOT/.build/release/qwenkit
+# QWENKIT_BIN=path uses an already built qwenkit (e.g. one built with --build-tests) as is.
+if [[ -n ${QWENKIT_BIN:-} ]]; then QK=$QWENKIT_BIN; else
+  swift build -c release --product qwenkit >/dev/null
+  QK=$ROOT/.build/release/qwenkit
+fi
 
 # llama-bench JSON -> "pp_tps pp_sd tg_tps tg_sd"; peak RSS via /usr/bin/time when present.
 llama_run() {
