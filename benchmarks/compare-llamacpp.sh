@@ -4,6 +4,8 @@
 #
 #   benchmarks/compare-llamacpp.sh [-m GGUF] [-t "1 2"] [-r 3] [-p 512] [-n 128] [-k 2]
 #
+# LLAMACPP_DIR=/path/to/third_party/llamacpp reuses a llama.cpp built by this script elsewhere
+# (another checkout) instead of building it again here.
 # -k: rounds of A B per thread count. Builds llama.cpp once into third_party/ (git-ignored)
 # from the llama-cpp-python source distribution on PyPI (vendor/llama.cpp), native CPU flags
 # minus AMX (AMX traps on these machines), and installs cmake from PyPI into a venv there if
@@ -20,7 +22,7 @@ while getopts "m:t:r:p:n:k:b" opt; do
   esac
 done
 
-TP=$ROOT/third_party/llamacpp
+TP=${LLAMACPP_DIR:-$ROOT/third_party/llamacpp}
 BENCH=$TP/build/bin/llama-bench
 if [[ ! -x $BENCH ]]; then
   mkdir -p "$TP"
@@ -42,8 +44,11 @@ if [[ ! -x $BENCH ]]; then
 fi
 [[ $BUILD_ONLY == 1 ]] && { echo "built $BENCH"; exit 0; }
 
-swift build -c release --product qwenkit >/dev/null
-QK=$ROOT/.build/release/qwenkit
+# QWENKIT_BIN=path uses an already built qwenkit (e.g. one built with --build-tests) as is.
+if [[ -n ${QWENKIT_BIN:-} ]]; then QK=$QWENKIT_BIN; else
+  swift build -c release --product qwenkit >/dev/null
+  QK=$ROOT/.build/release/qwenkit
+fi
 
 # llama-bench JSON -> "pp_tps pp_sd tg_tps tg_sd"; peak RSS via /usr/bin/time when present.
 llama_run() {

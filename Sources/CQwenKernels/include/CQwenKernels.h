@@ -75,6 +75,12 @@ static inline float qk_hsum8(qk_v8f v) {
 #endif
 }
 
+/// Prefetches `bytes` bytes at `p` into the cache, one line at a time (decode streams weight rows
+/// from memory; a few rows ahead keeps more memory reads in flight than the hardware prefetcher).
+static inline void qk_prefetch(const void *p, long bytes) {
+    for (long o = 0; o < bytes; o += 64) __builtin_prefetch((const char *)p + o, 0, 3);
+}
+
 /// Adds a scalar into lane 0 (used by the scalar path).
 static inline qk_v8f qk_add0(qk_v8f acc, float v) { acc[0] += v; return acc; }
 

@@ -4,12 +4,12 @@ import QwenKernels
 /// `y[t, r] = Σ_c w[r, c] · x[t, c] (+ bias[r])` for `n` tokens: a matrix product against a
 /// weight in any storage type, split by output rows across `threads` workers.
 ///
-/// - One token (decode), any type: each weight row streams once through the fused
+/// - One token (decode), other types: each weight row streams once through the fused
 ///   dequantize-dot kernel with exact float32 activations. Measured at least as fast as the
 ///   integer kernels with two-part activations (docs/PERFORMANCE.md).
-/// - Several tokens (prefill), Q5_0 weights (with AVX-512 VNNI and an even block count): the
-///   4-row × 4-token micro-kernel (CQwenGemm.h) against two-part quantized activations
-///   (``quantizeTwoPart``: ~16-bit, so results stay within float-reference noise).
+/// - Q5_0 weights (with AVX-512 VNNI and a multiple of 64 columns), any number of tokens: the
+///   4-row micro-kernels (CQwenGemm.h) against split activations (``SplitActivations``: ~16-bit
+///   in two 8-bit parts, so results stay within float-reference noise).
 /// - Several tokens (prefill), other quantized weights except Q8_0: `dotQuantizedRows` (several
 ///   tokens per weight block) against two-part activations quantized once per product.
 /// - Several tokens, F32/F16/BF16/Q8_0: a tile of rows is dequantized once into float32 and
@@ -23,8 +23,8 @@ func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMut
             bias: [Float]? = nil, threads: Int, scratch: MatMulScratch) {
     precondition(n <= scratch.tokens && w.cols <= scratch.width && threads <= scratch.threads,
                  "matmul scratch too small")
-    if n > 1 && MatMul.hasPairedKernel(for: w) {
-        matmulPairedQ5_0(w, x, n: n, y, threads: threads, scratch: scratch)
+    if MatMul.hasSplitKernel(for: w) {
+        matmulSplitQ5_0(w, x, n: n, y, threads: threads, scratch: scratch)
     } else if n > 1, let act = MatMul.integerActivation(for: w.type) {
         matmulQuantized(w, act, x, n: n, y, threads: threads, scratch: scratch)
     } else {
@@ -44,6 +44,10 @@ enum MatMul {
     /// Integer prefill: weight rows and tokens per cache block (64 rows of 896 Q5_0 weights are
     /// 39 KB; 64 tokens of 896 Q8_0 activations are 61 KB).
     static let blockRows = 32
+    /// Decode: how far ahead of the row being read the weights are prefetched (rows of the Q5_0
+    /// kernel; bytes of the float path).
+    static let prefetchRows = 8
+    static let prefetchBytes = 4096
     static let blockTokens = 64
 
     /// The activation format for the integer path, or nil for the exact float path. Q8_0 weights
@@ -54,12 +58,11 @@ enum MatMul {
         type == .q8_0 ? nil : activationType(for: type)
     }
 
-    /// Prefill of Q5_0 weights with an even number of blocks per row goes through the 4×4
-    /// micro-kernel on paired activations (CQwenGemm.h) when the build has AVX-512 VNNI.
-    static func hasPairedKernel(for w: WeightMatrix) -> Bool {
-        w.type == .q5_0 && (w.cols / 32) % 2 == 0 && qk_gemm_available() != 0
+    /// Q5_0 weights with an even number of blocks per row go through the 4-row micro-kernels on
+    /// split activations (CQwenGemm.h) when the build has AVX-512 VNNI, for any number of tokens.
+    static func hasSplitKernel(for w: WeightMatrix) -> Bool {
+        w.type == .q5_0 && w.cols % 64 == 0 && SplitActivations.available
     }
-    static func pairedRowBytes(cols: Int) -> Int { cols / 64 * Int(QK_PAIR_BYTES) }
 
     /// Bytes of one token's quantized activations of width `cols` in any activation format.
     static func quantizedRowBytes(cols: Int) -> Int {
@@ -76,8 +79,8 @@ final class MatMulScratch: @unchecked Sendable {
     let tiles: UnsafeMutablePointer<Float>       // (threads, MatMul.tileRows, width)
     let quantized: UnsafeMutableRawPointer       // (2, tokens, quantizedStride): high parts, then low parts
     let quantizedStride: Int
-    let paired: UnsafeMutableRawPointer          // (2, tokens, pairedStride)
-    let pairedStride: Int
+    let split: UnsafeMutableRawPointer           // (tokens, splitStride)
+    let splitStride: Int
     let residual: UnsafeMutablePointer<Float>    // (threads, width)
     let workerQuantized: UnsafeMutableRawPointer // (threads, 2, quantizedStride)
     let rowTemp: UnsafeMutablePointer<Float>     // (threads, MatMul.blockTokens)
@@ -93,18 +96,18 @@ final class MatMulScratch: @unchecked Sendable {
             return p
         }
         quantizedStride = (MatMul.quantizedRowBytes(cols: width) + 63) & ~63
-        pairedStride = (MatMul.pairedRowBytes(cols: width) + 63) & ~63
+        splitStride = (SplitActivations.rowBytes(cols: width) + 63) & ~63
         let t = self.tokens, w = self.threads
         let tilesRaw = make(w * MatMul.tileRows * width * 4)
         quantized = make(2 * t * quantizedStride)
-        paired = make(2 * t * pairedStride)
+        split = make(t * splitStride)
         let residualRaw = make(w * width * 4)
         workerQuantized = make(w * 2 * quantizedStride)
         let rowTempRaw = make(w * MatMul.blockTokens * 4)
         tiles = tilesRaw.assumingMemoryBound(to: Float.self)
         residual = residualRaw.assumingMemoryBound(to: Float.self)
         rowTemp = rowTempRaw.assumingMemoryBound(to: Float.self)
-        raw = [tilesRaw, quantized, paired, residualRaw, workerQuantized, rowTempRaw]
+        raw = [tilesRaw, quantized, split, residualRaw, workerQuantized, rowTempRaw]
     }
 
     deinit { raw.forEach { $0.deallocate() } }
@@ -175,28 +178,27 @@ private func matmulQuantized(_ w: WeightMatrix, _ act: GGMLType, _ x: UnsafePoin
     }
 }
 
-/// Q5_0 prefill: quantize each token in two parts (``quantizeTwoPart``) to Q8_0 and repack both
-/// into the paired layout, then run the 4-row × 4-token micro-kernel over blocks of
-/// `MatMul.blockTokens` tokens, so a worker's weight rows are read once per token block and the
-/// block's activations stay in cache.
-private func matmulPairedQ5_0(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>,
-                              threads: Int, scratch: MatMulScratch) {
-    let cols = w.cols, blocks = cols / 32
-    let qs = scratch.quantizedStride, ps = scratch.pairedStride, loOffset = scratch.tokens * ps
-    let temp = SendableRawPointer(scratch.workerQuantized), paired = SendableRawPointer(scratch.paired)
-    let residual = SendablePointer(scratch.residual)
+/// Q5_0, any number of tokens: quantize each token once into split activations (~16-bit,
+/// ``SplitActivations``), then run the 4-row micro-kernel over blocks of `MatMul.blockTokens`
+/// tokens (4, 2 or 1 tokens per call), so a worker's weight rows are read once per token block
+/// and the block's activations stay in cache. One token (decode) reads each weight row once
+/// and shares the activation loads between 4 rows.
+private func matmulSplitQ5_0(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>,
+                             threads: Int, scratch: MatMulScratch) {
+    let cols = w.cols, blocks = cols / 32, ss = scratch.splitStride
+    let split = SendableRawPointer(scratch.split)
     let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), ys = SendablePointer(y)
-    parallel(threads) { worker in
-        let hi = temp.pointer + 2 * worker * qs, lo = hi + qs
-        for t in slice(n, worker: worker, of: threads) {
-            quantizeTwoPart(xs.pointer + t * cols, cols: cols, as: .q8_0, hi: hi, lo: lo,
-                            residual: residual.pointer + worker * cols)
-            qk_pair_q8_0(hi, paired.pointer + t * ps, Int32(blocks))
-            qk_pair_q8_0(lo, paired.pointer + loOffset + t * ps, Int32(blocks))
+    if n < 4 || threads == 1 {
+        for t in 0..<n { SplitActivations.quantize(x + t * cols, cols: cols, into: split.pointer + t * ss) }
+    } else {
+        parallel(threads) { worker in
+            for t in slice(n, worker: worker, of: threads) {
+                SplitActivations.quantize(xs.pointer + t * cols, cols: cols, into: split.pointer + t * ss)
+            }
         }
     }
     parallel(threads) { worker in
-        let y = ys.pointer, a = UnsafeRawPointer(paired.pointer)
+        let y = ys.pointer, a = UnsafeRawPointer(split.pointer)
         let rows = slice(w.rows, worker: worker, of: threads, granule: 4)
         var t0 = 0
         while t0 < n {
@@ -204,12 +206,15 @@ private func matmulPairedQ5_0(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: I
             var r = rows.lowerBound
             while r < rows.upperBound {
                 let nr = min(4, rows.upperBound - r)
+                if n == 1 && r + MatMul.prefetchRows + 4 <= rows.upperBound {
+                    qk_prefetch(w.row(r + MatMul.prefetchRows), 4 * w.rowBytes)
+                }
                 var t = t0
                 while t < t1 {
-                    let nt = min(4, t1 - t)
-                    qk_gemm_q5_0_4x4(w.row(r), w.rowBytes, Int32(nr), a + t * ps, a + loOffset + t * ps, ps,
-                                     Int32(nt), Int32(blocks), y + t * w.rows + r, w.rows)
-                    t += 4
+                    let left = t1 - t, nt = left >= 3 ? min(4, left) : left
+                    SplitActivations.gemmQ5_0(w.row(r), rowBytes: w.rowBytes, rows: nr, a + t * ss, aStride: ss,
+                                              tokens: nt, blocks: blocks, y + t * w.rows + r, outStride: w.rows)
+                    t += nt
                 }
                 r += 4
             }
@@ -228,7 +233,11 @@ private func matmulFloat(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _
         let x = UnsafePointer(xs.pointer), y = ys.pointer
         let rows = slice(w.rows, worker: worker, of: threads, granule: MatMul.tileRows)
         if n == 1 {
-            for r in rows { y[r] = dot(w.type, w.row(r), x, count: cols) }
+            let ahead = max(1, MatMul.prefetchBytes / max(w.rowBytes, 1))
+            for r in rows {
+                if r + ahead < rows.upperBound { qk_prefetch(w.row(r + ahead), w.rowBytes) }
+                y[r] = dot(w.type, w.row(r), x, count: cols)
+            }
             return
         }
         let buffer = tile.pointer + worker * MatMul.tileRows * cols
