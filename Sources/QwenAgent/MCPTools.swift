@@ -3,68 +3,160 @@ import MCP
 import QwenKit
 import SystemPackage
 
-/// An MCP server started as a child process and spoken to over its stdin/stdout
-/// (modelcontextprotocol/swift-sdk's client and stdio transport).
+/// An MCP server started as a child process and spoken to over its stdin/stdout with
+/// newline-delimited JSON-RPC (MCP's stdio transport).
+///
+/// The swift-sdk 0.12.1 client hung here on Linux waiting for `initialize` over `Process` pipes
+/// (its non-blocking read loop never delivered the answer), so this is a minimal client of our own:
+/// `initialize`, `notifications/initialized`, `tools/list` (paged) and `tools/call`. Tool schemas
+/// and annotations are read with the SDK's `Tool` type.
 public final class MCPServerProcess: Sendable {
     /// The command line it was started with.
     public let command: String
     /// The server's tools, ready to offer to the model.
     public let tools: [any AgentTool]
-    private let process: Process
-    private let client: Client
+    private let connection: JSONRPCConnection
 
-    /// Starts `command` (run by `/bin/sh`, so quoting works as in a shell), connects, and lists its tools.
-    /// - Throws: ``MCPError`` with one line naming the command when it cannot start or answer.
+    /// Starts `command` (run by `/bin/sh`, so quoting works as in a shell), initializes it and lists its tools.
+    /// - Throws: ``MCPStartError`` with one line naming the command when it cannot start or answer.
     public static func start(_ command: String, timeout: Duration = .seconds(60)) async throws -> MCPServerProcess {
-        let process = Process()
+        let connection: JSONRPCConnection
+        do {
+            connection = try JSONRPCConnection(command: command, timeout: timeout)
+        } catch {
+            throw MCPStartError(message: "cannot start MCP server '\(command)': \(error.localizedDescription)")
+        }
+        do {
+            _ = try await connection.request("initialize", [
+                "protocolVersion": "2025-06-18", "capabilities": .object([]),
+                "clientInfo": ["name": "qwenkit-agent", "version": "1.0"],
+            ])
+            connection.notify("notifications/initialized")
+            var listed: [Tool] = []
+            var cursor: String?
+            repeat {
+                let page = try await connection.request("tools/list", cursor.map { ["cursor": .string($0)] } ?? .object([]))
+                let decoded = try JSONDecoder().decode(ListTools.Result.self, from: Data(page.pythonJSON.utf8))
+                listed += decoded.tools
+                cursor = decoded.nextCursor
+            } while cursor != nil
+            let wrapped: [any AgentTool] = listed.map { MCPTool(tool: $0, connection: connection, server: command) }
+            return MCPServerProcess(command: command, tools: wrapped, connection: connection)
+        } catch {
+            connection.close()
+            throw MCPStartError(message: "MCP server '\(command)' did not answer: \(error)")
+        }
+    }
+
+    private init(command: String, tools: [any AgentTool], connection: JSONRPCConnection) {
+        self.command = command
+        self.tools = tools
+        self.connection = connection
+    }
+
+    /// Ends the server process.
+    public func stop() async { connection.close() }
+}
+
+/// Newline-delimited JSON-RPC 2.0 over a child process's stdin and stdout. A reader thread
+/// delivers each response to the request waiting for its id.
+final class JSONRPCConnection: @unchecked Sendable {
+    private let process = Process()
+    private let input: FileHandle
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var nextID = 1
+    private var waiting: [Int: CheckedContinuation<JSONValue, Error>] = [:]
+    private var closed: String?
+    private let timeout: Duration
+
+    init(command: String, timeout: Duration) throws {
+        self.timeout = timeout
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", "exec " + command]
         let toServer = Pipe(), fromServer = Pipe()
         process.standardInput = toServer
         process.standardOutput = fromServer
         process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw MCPStartError(message: "cannot start MCP server '\(command)': \(error.localizedDescription)")
-        }
-        let transport = StdioTransport(
-            input: FileDescriptor(rawValue: fromServer.fileHandleForReading.fileDescriptor),
-            output: FileDescriptor(rawValue: toServer.fileHandleForWriting.fileDescriptor))
-        let client = Client(name: "qwenkit-agent", version: "1.0")
-        do {
-            let listed = try await withTimeout(timeout) {
-                try await client.connect(transport: transport)
-                var tools: [Tool] = []
-                var cursor: String?
-                repeat {
-                    let page = try await client.listTools(cursor: cursor)
-                    tools += page.tools
-                    cursor = page.nextCursor
-                } while cursor != nil
-                return tools
+        input = toServer.fileHandleForWriting
+        try process.run()
+        let output = fromServer.fileHandleForReading
+        let thread = Thread { [weak self] in
+            var pending = Data()
+            while true {
+                let chunk = output.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = pending[pending.startIndex..<newline]
+                    pending = Data(pending[(newline + 1)...])
+                    self?.receive(line)
+                }
             }
-            let wrapped: [any AgentTool] = listed.map { MCPTool(tool: $0, client: client, server: command) }
-            return MCPServerProcess(command: command, tools: wrapped, process: process, client: client)
-        } catch {
-            if process.isRunning { process.terminate() }
-            let why = process.isRunning ? "\(error)" : "it exited (status \(process.terminationStatus))"
-            throw MCPStartError(message: "MCP server '\(command)' did not answer: \(why)")
+            self?.fail("the server closed its output")
+        }
+        thread.start()
+    }
+
+    private func receive(_ line: Data) {
+        guard let message = try? JSONValue.parse(line), let id = message["id"]?.intValue else { return }
+        guard let continuation = lock.withLock({ waiting.removeValue(forKey: id) }) else { return }
+        if let error = message["error"] {
+            continuation.resume(throwing: ToolError(error["message"]?.stringValue ?? error.pythonJSON))
+        } else {
+            continuation.resume(returning: message["result"] ?? .null)
         }
     }
 
-    private init(command: String, tools: [any AgentTool], process: Process, client: Client) {
-        self.command = command
-        self.tools = tools
-        self.process = process
-        self.client = client
+    private func fail(_ reason: String) {
+        let pending = lock.withLock { () -> [CheckedContinuation<JSONValue, Error>] in
+            closed = reason
+            defer { waiting.removeAll() }
+            return Array(waiting.values)
+        }
+        for continuation in pending { continuation.resume(throwing: ToolError(reason)) }
     }
 
-    /// Disconnects and ends the server process.
-    public func stop() async {
-        await client.disconnect()
+    /// Sends a request and waits for its result (or the timeout).
+    func request(_ method: String, _ params: JSONValue) async throws -> JSONValue {
+        let id = lock.withLock { () -> Int in defer { nextID += 1 }; return nextID }
+        let limit = timeout
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: limit)
+            self?.expire(id, after: limit)
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            let refusal = lock.withLock { () -> String? in
+                if let closed { return closed }
+                waiting[id] = continuation
+                return nil
+            }
+            if let refusal { continuation.resume(throwing: ToolError(refusal)); return }
+            let message: JSONValue = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method), "params": params]
+            write(message)
+        }
+    }
+
+    private func expire(_ id: Int, after limit: Duration) {
+        lock.withLock { waiting.removeValue(forKey: id) }?.resume(throwing: ToolError("no answer within \(limit)"))
+    }
+
+    /// Sends a notification (no answer expected).
+    func notify(_ method: String) {
+        write(["jsonrpc": "2.0", "method": .string(method)])
+    }
+
+    private func write(_ message: JSONValue) {
+        // A server that has exited makes the write fail; the reader thread then fails the waiters.
+        try? input.write(contentsOf: Data((message.pythonJSON + "\n").utf8))
+    }
+
+    func close() {
+        try? input.close()
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
+        fail("the connection is closed")
     }
 }
 
@@ -77,7 +169,7 @@ public struct MCPStartError: Error, Sendable, CustomStringConvertible {
 /// One tool of an MCP server. Side-effecting unless the server marks it `readOnlyHint`.
 struct MCPTool: AgentTool {
     let tool: Tool
-    let client: Client
+    let connection: JSONRPCConnection
     let server: String
 
     var name: String { tool.name }
@@ -90,12 +182,9 @@ struct MCPTool: AgentTool {
     }
 
     func run(_ arguments: JSONValue) async throws -> JSONValue {
-        let mcpArguments: [String: MCP.Value]
-        switch try arguments.mcpValue() {
-        case .object(let object): mcpArguments = object
-        default: mcpArguments = [:]
-        }
-        let (content, isError) = try await client.callTool(name: name, arguments: mcpArguments)
+        let raw = try await connection.request("tools/call", ["name": .string(name), "arguments": arguments])
+        let result = try JSONDecoder().decode(CallTool.Result.self, from: Data(raw.pythonJSON.utf8))
+        let (content, isError) = (result.content, result.isError)
         var texts: [String] = []
         for item in content {
             switch item {
@@ -126,16 +215,3 @@ extension JSONValue {
     }
 }
 
-/// Runs `body`, throwing when it takes longer than `limit`.
-func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            throw MCPStartError(message: "no answer within \(limit)")
-        }
-        guard let first = try await group.next() else { throw MCPStartError(message: "no answer") }
-        group.cancelAll()
-        return first
-    }
-}
