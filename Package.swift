@@ -4,6 +4,7 @@ import PackageDescription
 // Dependencies point one way:
 //   CQwenKernels (C intrinsics) ← QwenKernels (math) ← QwenKit (files, model, generation) ← qwenkit (CLI)
 //   QwenTokenizer (text ↔ ids)                      ↗            ↖ QwenServer (HTTP) ↙
+//                                                                ↖ QwenAgent (tools, SQLite, MCP) ↙
 // Release builds target the machine they are built on (AVX-512/FMA); see docs/PERFORMANCE.md.
 let nativeSwift: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-march=native", "-Xcc", "-mno-amx-tile", "-Xcc", "-mno-amx-int8", "-Xcc", "-mno-amx-bf16",
@@ -23,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .target(name: "CQwenKernels", cSettings: nativeC),
@@ -34,13 +38,24 @@ let package = Package(
             dependencies: ["QwenKit", "QwenTokenizer", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: nativeSwift),
+        .target(
+            name: "QwenAgent",
+            dependencies: [
+                "QwenKit",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .executableTarget(
             name: "qwenkit",
-            dependencies: ["QwenKit", "QwenServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "QwenKit", "QwenServer", "QwenAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: nativeSwift),
         .testTarget(name: "QwenKernelsTests", dependencies: ["QwenKernels"], swiftSettings: nativeSwift),
         .testTarget(name: "QwenTokenizerTests", dependencies: ["QwenTokenizer"]),
         .testTarget(name: "QwenKitTests", dependencies: ["QwenKit"], swiftSettings: nativeSwift),
+        .testTarget(name: "QwenAgentTests", dependencies: ["QwenAgent"]),
         .testTarget(
             name: "QwenServerTests",
             dependencies: ["QwenServer", .product(name: "HummingbirdTesting", package: "hummingbird")],

@@ -7,7 +7,7 @@ struct QwenKitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qwenkit",
         abstract: "Run Qwen models natively: answer prompts, chat, tokenize, score.",
-        subcommands: [Run.self, Serve.self, Template.self, Chat.self, Tokenize.self, Detokenize.self, Score.self, Pull.self, List.self, Rm.self, Bench.self])
+        subcommands: [Run.self, Serve.self, AgentCommand.self, Template.self, Chat.self, Tokenize.self, Detokenize.self, Score.self, Pull.self, List.self, Rm.self, Bench.self])
 
     /// Every failure reaches the user as one line on stderr and a non-zero exit, never a trace.
     static func main() async {
