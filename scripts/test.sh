@@ -22,6 +22,7 @@ export QWENKIT_FIXTURES
 scripts/fetch-default-model.sh > /dev/null
 # The agent's MCP round-trip test talks to a real MCP server from PyPI.
 scripts/setup-python.sh mcp-server-time > /dev/null
+export QWENKIT_REQUIRE_MCP=1
 swift build -c release --build-tests -Xswiftc -enable-testing
 swift test -c release -Xswiftc -enable-testing --skip-build "$@"
 
