@@ -89,12 +89,18 @@ public struct AssistantOutput: Sendable, Equatable {
             body = body.dropFirst(3).dropLast(3)
             if body.hasPrefix("json") { body = body.dropFirst(4) }
         }
-        guard let value = try? JSONValue.parse(String(body)) else { return nil }
         let items: [JSONValue]
-        switch value {
-        case .array(let array) where !array.isEmpty: items = array
-        case .object: items = [value]
-        default: return nil
+        if let value = try? JSONValue.parse(String(body)) {
+            switch value {
+            case .array(let array) where !array.isEmpty: items = array
+            case .object: items = [value]
+            default: return nil
+            }
+        } else if let objects = consecutiveObjects(body) {
+            // Small models write parallel calls as objects one after another.
+            items = objects
+        } else {
+            return nil
         }
         var calls: [ToolCall] = []
         for item in items {
@@ -102,6 +108,38 @@ public struct AssistantOutput: Sendable, Equatable {
             calls.append(call)
         }
         return calls
+    }
+
+    /// Two or more top-level JSON objects separated only by whitespace (or commas); nil otherwise.
+    static func consecutiveObjects(_ text: Substring) -> [JSONValue]? {
+        var objects: [JSONValue] = []
+        var depth = 0, inString = false, escaped = false
+        var start: String.Index?
+        for index in text.indices {
+            let c = text[index]
+            if inString {
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+                continue
+            }
+            switch c {
+            case "\"":
+                guard depth > 0 else { return nil }
+                inString = true
+            case "{":
+                if depth == 0 { start = index }
+                depth += 1
+            case "}":
+                depth -= 1
+                guard depth >= 0 else { return nil }
+                if depth == 0, let from = start {
+                    guard let object = try? JSONValue.parse(String(text[from...index])) else { return nil }
+                    objects.append(object)
+                }
+            default:
+                if depth == 0 && !(c.isWhitespace || c == ",") { return nil }
+            }
+        }
+        return depth == 0 && objects.count >= 2 ? objects : nil
     }
 
     static func toolCall(from json: String) -> ToolCall? {
