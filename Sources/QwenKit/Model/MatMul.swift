@@ -82,7 +82,6 @@ final class MatMulScratch: @unchecked Sendable {
     let split: UnsafeMutableRawPointer           // (tokens, splitStride)
     let splitStride: Int
     let residual: UnsafeMutablePointer<Float>    // (threads, width)
-    let workerQuantized: UnsafeMutableRawPointer // (threads, 2, quantizedStride)
     let rowTemp: UnsafeMutablePointer<Float>     // (threads, MatMul.blockTokens)
     private let raw: [UnsafeMutableRawPointer]
 
@@ -102,12 +101,11 @@ final class MatMulScratch: @unchecked Sendable {
         quantized = make(2 * t * quantizedStride)
         split = make(t * splitStride)
         let residualRaw = make(w * width * 4)
-        workerQuantized = make(w * 2 * quantizedStride)
         let rowTempRaw = make(w * MatMul.blockTokens * 4)
         tiles = tilesRaw.assumingMemoryBound(to: Float.self)
         residual = residualRaw.assumingMemoryBound(to: Float.self)
         rowTemp = rowTempRaw.assumingMemoryBound(to: Float.self)
-        raw = [tilesRaw, quantized, split, residualRaw, workerQuantized, rowTempRaw]
+        raw = [tilesRaw, quantized, split, residualRaw, rowTempRaw]
     }
 
     deinit { raw.forEach { $0.deallocate() } }
