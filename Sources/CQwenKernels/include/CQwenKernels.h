@@ -553,5 +553,6 @@ static inline qk_v8f qk_dot_q3_K_q8_K(qk_v8f acc, const void *vx, const void *vy
 }
 
 #include "CQwenGemm.h"
+#include "CQwenPanels.h"
 
 #endif

@@ -4,12 +4,11 @@ import QwenKernels
 /// `y[t, r] = Σ_c w[r, c] · x[t, c] (+ bias[r])` for `n` tokens: a matrix product against a
 /// weight in any storage type, split by output rows across `threads` workers.
 ///
+/// - Weights packed into panels at load time (Q8_0, Q5_0, Q4_K, Q6_K with AVX-512 VNNI), any
+///   number of tokens: the 16-row panel micro-kernels (CQwenPanels.h) against split activations
+///   (``Panels``: ~16-bit in two 8-bit parts, so results stay within float-reference noise).
 /// - One token (decode), other types: each weight row streams once through the fused
-///   dequantize-dot kernel with exact float32 activations. Measured at least as fast as the
-///   integer kernels with two-part activations (docs/PERFORMANCE.md).
-/// - Q5_0 weights (with AVX-512 VNNI and a multiple of 64 columns), any number of tokens: the
-///   4-row micro-kernels (CQwenGemm.h) against split activations (``SplitActivations``: ~16-bit
-///   in two 8-bit parts, so results stay within float-reference noise).
+///   dequantize-dot kernel with exact float32 activations.
 /// - Several tokens (prefill), other quantized weights except Q8_0: `dotQuantizedRows` (several
 ///   tokens per weight block) against two-part activations quantized once per product.
 /// - Several tokens, F32/F16/BF16/Q8_0: a tile of rows is dequantized once into float32 and
@@ -23,8 +22,8 @@ func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMut
             bias: [Float]? = nil, threads: Int, scratch: MatMulScratch) {
     precondition(n <= scratch.tokens && w.cols <= scratch.width && threads <= scratch.threads,
                  "matmul scratch too small")
-    if MatMul.hasSplitKernel(for: w) {
-        matmulSplitQ5_0(w, x, n: n, y, threads: threads, scratch: scratch)
+    if let panels = w.panels {
+        matmulPanels(w, panels, x, n: n, y, threads: threads, scratch: scratch)
     } else if n > 1, let act = MatMul.integerActivation(for: w.type) {
         matmulQuantized(w, act, x, n: n, y, threads: threads, scratch: scratch)
     } else {
@@ -58,12 +57,6 @@ enum MatMul {
         type == .q8_0 ? nil : activationType(for: type)
     }
 
-    /// Q5_0 weights with an even number of blocks per row go through the 4-row micro-kernels on
-    /// split activations (CQwenGemm.h) when the build has AVX-512 VNNI, for any number of tokens.
-    static func hasSplitKernel(for w: WeightMatrix) -> Bool {
-        w.type == .q5_0 && w.cols % 64 == 0 && SplitActivations.available
-    }
-
     /// Bytes of one token's quantized activations of width `cols` in any activation format.
     static func quantizedRowBytes(cols: Int) -> Int {
         let blocks32 = (cols + 31) / 32, blocks256 = (cols + 255) / 256
@@ -79,8 +72,8 @@ final class MatMulScratch: @unchecked Sendable {
     let tiles: UnsafeMutablePointer<Float>       // (threads, MatMul.tileRows, width)
     let quantized: UnsafeMutableRawPointer       // (2, tokens, quantizedStride): high parts, then low parts
     let quantizedStride: Int
-    let split: UnsafeMutableRawPointer           // (tokens, splitStride)
-    let splitStride: Int
+    let activations: UnsafeMutableRawPointer     // (tokens, activationStride): split activations for panels
+    let activationStride: Int
     let residual: UnsafeMutablePointer<Float>    // (threads, width)
     let rowTemp: UnsafeMutablePointer<Float>     // (threads, MatMul.blockTokens)
     private let raw: [UnsafeMutableRawPointer]
@@ -95,17 +88,17 @@ final class MatMulScratch: @unchecked Sendable {
             return p
         }
         quantizedStride = (MatMul.quantizedRowBytes(cols: width) + 63) & ~63
-        splitStride = (SplitActivations.rowBytes(cols: width) + 63) & ~63
+        activationStride = (Panels.activationBytes(cols: (width + 31) / 32 * 32) + 63) & ~63
         let t = self.tokens, w = self.threads
         let tilesRaw = make(w * MatMul.tileRows * width * 4)
         quantized = make(2 * t * quantizedStride)
-        split = make(t * splitStride)
+        activations = make(t * activationStride)
         let residualRaw = make(w * width * 4)
         let rowTempRaw = make(w * MatMul.blockTokens * 4)
         tiles = tilesRaw.assumingMemoryBound(to: Float.self)
         residual = residualRaw.assumingMemoryBound(to: Float.self)
         rowTemp = rowTempRaw.assumingMemoryBound(to: Float.self)
-        raw = [tilesRaw, quantized, split, residualRaw, rowTempRaw]
+        raw = [tilesRaw, quantized, activations, residualRaw, rowTempRaw]
     }
 
     deinit { raw.forEach { $0.deallocate() } }
@@ -176,45 +169,44 @@ private func matmulQuantized(_ w: WeightMatrix, _ act: GGMLType, _ x: UnsafePoin
     }
 }
 
-/// Q5_0, any number of tokens: quantize each token once into split activations (~16-bit,
-/// ``SplitActivations``), then run the 4-row micro-kernel over blocks of `MatMul.blockTokens`
-/// tokens (4, 2 or 1 tokens per call), so a worker's weight rows are read once per token block
-/// and the block's activations stay in cache. One token (decode) reads each weight row once
-/// and shares the activation loads between 4 rows.
-private func matmulSplitQ5_0(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>,
-                             threads: Int, scratch: MatMulScratch) {
-    let cols = w.cols, blocks = cols / 32, ss = scratch.splitStride
-    let split = SendableRawPointer(scratch.split)
+/// Panel-packed weights (Q8_0, Q5_0, Q4_K, Q6_K), any number of tokens: quantize each token once
+/// into split activations (~16-bit, ``Panels``), then run the 16-row panel micro-kernel over
+/// blocks of tokens (tiles of 8, 4, 2 or 1 tokens per call), so a worker's panels are read once
+/// per token block and the block's activations stay in cache. One token (decode) streams each
+/// panel once, prefetched ahead.
+private func matmulPanels(_ w: WeightMatrix, _ panels: UnsafeRawPointer, _ x: UnsafePointer<Float>, n: Int,
+                          _ y: UnsafeMutablePointer<Float>, threads: Int, scratch: MatMulScratch) {
+    let cols = w.cols, stride = scratch.activationStride
+    let act = SendableRawPointer(scratch.activations), packed = SendableRawPointer(UnsafeMutableRawPointer(mutating: panels))
     let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), ys = SendablePointer(y)
     if n < 4 || threads == 1 {
-        for t in 0..<n { SplitActivations.quantize(x + t * cols, cols: cols, into: split.pointer + t * ss) }
+        for t in 0..<n { Panels.quantize(x + t * cols, cols: cols, for: w.type, into: act.pointer + t * stride) }
     } else {
         parallel(threads) { worker in
             for t in slice(n, worker: worker, of: threads) {
-                SplitActivations.quantize(xs.pointer + t * cols, cols: cols, into: split.pointer + t * ss)
+                Panels.quantize(xs.pointer + t * cols, cols: cols, for: w.type, into: act.pointer + t * stride)
             }
         }
     }
+    // Tokens per cache block: their activations within ~256 KB (L2), in whole tiles of 8.
+    let blockTokens = max(8, min(64, (256 << 10) / stride / 8 * 8))
+    let panelCount = (w.rows + Panels.rows - 1) / Panels.rows
+    let prefetch = n == 1 ? MatMul.prefetchBytes : 0
     parallel(threads) { worker in
-        let y = ys.pointer, a = UnsafeRawPointer(split.pointer)
-        let rows = slice(w.rows, worker: worker, of: threads, granule: 4)
+        let y = ys.pointer, a = UnsafeRawPointer(act.pointer)
+        let mine = slice(panelCount, worker: worker, of: threads)
         var t0 = 0
         while t0 < n {
-            let t1 = min(t0 + MatMul.blockTokens, n)
-            var r = rows.lowerBound
-            while r < rows.upperBound {
-                let nr = min(4, rows.upperBound - r)
-                if n == 1 && r + MatMul.prefetchRows + 4 <= rows.upperBound {
-                    qk_prefetch(w.row(r + MatMul.prefetchRows), 4 * w.rowBytes)
-                }
+            let t1 = min(t0 + blockTokens, n)
+            for p in mine {
+                let r = p * Panels.rows, rows = min(Panels.rows, w.rows - r)
                 var t = t0
                 while t < t1 {
-                    let left = t1 - t, nt = left >= 3 ? min(4, left) : left
-                    SplitActivations.gemmQ5_0(w.row(r), rowBytes: w.rowBytes, rows: nr, a + t * ss, aStride: ss,
-                                              tokens: nt, blocks: blocks, y + t * w.rows + r, outStride: w.rows)
+                    let left = t1 - t, nt = left >= 8 ? 8 : (left >= 4 ? 4 : (left >= 2 ? 2 : 1))
+                    Panels.gemm(w.type, packed.pointer + p * w.panelBytes, rows: rows, a + t * stride, aStride: stride,
+                                tokens: nt, cols: cols, y + t * w.rows + r, outStride: w.rows, prefetch: prefetch)
                     t += nt
                 }
-                r += 4
             }
             t0 = t1
         }

@@ -13,7 +13,9 @@ public final class Transformer: Sendable {
     public init(gguf: GGUFFile) throws(ModelFileError) {
         files = [gguf.file]
         config = try ModelConfig(gguf: gguf)
-        weights = try ModelWeights(gguf: gguf, config: config)
+        var weights = try ModelWeights(gguf: gguf, config: config)
+        weights.packPanels(file: gguf.file, threads: min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)))
+        self.weights = weights
     }
 
     /// A model from a Hugging Face checkpoint and the config read from its `config.json`.

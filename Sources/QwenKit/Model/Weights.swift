@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import QwenKernels
 
 /// A weight matrix of `rows` outputs × `cols` inputs, stored row-major in any ``GGMLType``
@@ -9,10 +14,39 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     public let data: UnsafeRawPointer
     public let rowBytes: Int
+    /// The same weights repacked into panels of 16 rows for the panel kernels (``Panels``), when
+    /// the model was packed at load time; `panelBytes` per panel.
+    public internal(set) var panels: UnsafeRawPointer? = nil
+    public internal(set) var panelBytes = 0
 
     /// The first byte of row `r`.
     @inline(__always)
     public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
+
+    init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, rowBytes: Int) {
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        self.data = data
+        self.rowBytes = rowBytes
+    }
+}
+
+/// Anonymous memory holding a model's panel-packed weights; unmapped with the model.
+final class PanelStorage: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer?
+    let size: Int
+
+    /// `size` bytes, committed page by page as they are written; nil base if the mapping failed.
+    init(size: Int) {
+        self.size = size
+        let address = size > 0 ? mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : nil
+        base = address == MAP_FAILED ? nil : address
+    }
+
+    deinit {
+        if let base { munmap(base, size) }
+    }
 }
 
 /// One transformer block's weights. The optional biases are Qwen2's q/k/v projection biases;
@@ -28,6 +62,9 @@ struct LayerWeights: @unchecked Sendable {
 
 /// All weights of a Qwen model. Checkpoint tensor names are bound here and nowhere else.
 struct ModelWeights: @unchecked Sendable {
+    /// The panel-packed copies of the matrices, when ``packPanels(file:threads:)`` ran.
+    private(set) var panelStorage: PanelStorage?
+
     var tokenEmbedding: WeightMatrix
     var layers: [LayerWeights]
     var outputNorm: [Float]
@@ -219,5 +256,66 @@ struct ModelWeights: @unchecked Sendable {
         output = c.tieWordEmbeddings
             ? tokenEmbedding
             : try matrix("lm_head.weight", rows: c.vocabularySize, cols: c.hiddenSize)
+    }
+}
+
+extension ModelWeights {
+    /// Every matrix the dense forward pass multiplies by: attention, dense feed-forward, output.
+    private mutating func forEachDenseMatrix(_ body: (inout WeightMatrix) -> Void) {
+        for i in layers.indices {
+            body(&layers[i].q)
+            body(&layers[i].k)
+            body(&layers[i].v)
+            body(&layers[i].o)
+            if case .dense(var ffn) = layers[i].feedForward {
+                body(&ffn.gate)
+                body(&ffn.up)
+                body(&ffn.down)
+                layers[i].feedForward = .dense(ffn)
+            }
+        }
+        body(&output)
+    }
+
+    /// Repacks every Q8_0, Q5_0, Q4_K and Q6_K matrix of the dense forward pass into panels of 16
+    /// rows (``Panels``), when this build has the panel kernels. The file pages each matrix was
+    /// read from are released as soon as they are packed, so the resident set stays at about the
+    /// file's size instead of doubling (the token embedding is still read in place).
+    mutating func packPanels(file: MappedFile, threads: Int) {
+        var total = 0
+        forEachDenseMatrix { w in
+            if Panels.supports(w.type), w.type != .q8_0 { total += (w.rows + Panels.rows - 1) / Panels.rows * Panels.panelBytes(w.type, cols: w.cols) }
+        }
+        guard total > 0 else { return }
+        let storage = PanelStorage(size: total)
+        guard let base = storage.base else { return }   // no memory for the copy: the row kernels still work
+        let fileBase = file.bytes.baseAddress.map { UnsafeRawPointer($0) }
+        var offset = 0
+        forEachDenseMatrix { w in
+            guard Panels.supports(w.type), w.type != .q8_0 else { return }
+            let panelBytes = Panels.panelBytes(w.type, cols: w.cols), count = (w.rows + Panels.rows - 1) / Panels.rows
+            let dst = SendableRawPointer(base + offset), matrix = w
+            // Where the matrix lies in the file, to release its pages (nil: not in this file).
+            let inFile = fileBase.map { matrix.data - $0 }
+            parallel(threads) { worker in
+                let mine = slice(count, worker: worker, of: threads)
+                var start = mine.lowerBound
+                while start < mine.upperBound {
+                    // 64 panels at a time, each chunk's file pages released right after.
+                    let end = min(start + 64, mine.upperBound)
+                    Panels.pack(matrix.type, matrix.data, rowBytes: matrix.rowBytes, rows: matrix.rows, cols: matrix.cols,
+                                panels: start..<end, into: dst.pointer)
+                    if let inFile {
+                        file.release(inFile + start * Panels.rows * matrix.rowBytes
+                                     ..< inFile + min(end * Panels.rows, matrix.rows) * matrix.rowBytes)
+                    }
+                    start = end
+                }
+            }
+            w.panels = UnsafeRawPointer(base + offset)
+            w.panelBytes = panelBytes
+            offset += count * panelBytes
+        }
+        panelStorage = storage
     }
 }

@@ -1,0 +1,287 @@
+// Panels (CQwenPanels.h): Q8_0, Q5_0, Q4_K and Q6_K weights repacked at load time into panels
+// of 16 rows, multiplied against split (~16-bit) activations by the AVX-512 VNNI micro-kernels.
+// Packing and the scalar twins that define what the kernels compute live here, in Swift; the
+// kernels and the activation quantizer are the C helpers. The layouts are described in
+// CQwenPanels.h.
+
+import CQwenKernels
+
+public enum Panels {
+    /// Rows per panel.
+    public static let rows = Int(QK_PANEL_ROWS)
+    /// Bytes of one block of 32 activations of one token.
+    public static let activationBlockBytes = Int(QK_ACT_BYTES)
+
+    /// True when this build has the AVX-512 VNNI panel kernels.
+    public static var available: Bool { qk_panels_available() != 0 }
+
+    /// Whether weights of `type` can be packed into panels (with this build's kernels).
+    public static func supports(_ type: GGMLType) -> Bool {
+        available && layout(type) != nil
+    }
+
+    /// Bytes of one panel of a matrix with `cols` columns (a whole number of `type`'s blocks).
+    public static func panelBytes(_ type: GGMLType, cols: Int) -> Int {
+        guard let l = layout(type) else { return 0 }
+        return cols / l.columns * l.bytes
+    }
+
+    /// Bytes of one token's activations of width `cols` (a multiple of 32).
+    public static func activationBytes(cols: Int) -> Int { cols / 32 * activationBlockBytes }
+
+    /// What the weight format subtracts from its unsigned stored values (the kernels' seed).
+    static func offset(_ type: GGMLType) -> Int32 {
+        switch type {
+        case .q8_0: 128
+        case .q5_0: 16
+        case .q6_K: 32
+        default: 0
+        }
+    }
+
+    private static func layout(_ type: GGMLType) -> (columns: Int, bytes: Int)? {
+        switch type {
+        case .q8_0: (32, 544)
+        case .q5_0: (32, 352)
+        case .q4_K: (256, 2368)
+        case .q6_K: (256, 3360)
+        default: nil
+        }
+    }
+
+    // MARK: Packing
+
+    /// Packs panels `panels` of a `rows` × `cols` matrix stored row-major at `weights` (`rowBytes`
+    /// per row, GGUF block layout) into `dst`, which holds the whole packed matrix
+    /// (`panelBytes` per panel, panel after panel). Rows past `rows` in the last panel are zero.
+    public static func pack(_ type: GGMLType, _ weights: UnsafeRawPointer, rowBytes: Int, rows: Int, cols: Int,
+                            panels: Range<Int>, into dst: UnsafeMutableRawPointer) {
+        guard let l = layout(type) else { preconditionFailure("pack: \(type) has no panel layout") }
+        let blocks = cols / l.columns, perPanel = blocks * l.bytes
+        var q = [UInt8](repeating: 0, count: l.columns)
+        for p in panels {
+            let panel = dst + p * perPanel
+            panel.initializeMemory(as: UInt8.self, repeating: 0, count: perPanel)
+            for r in 0..<min(Self.rows, rows - p * Self.rows) {
+                let row = weights + (p * Self.rows + r) * rowBytes
+                for b in 0..<blocks {
+                    let src = row + b * type.bytesPerBlock, out = panel + b * l.bytes
+                    q.withUnsafeMutableBufferPointer { q in
+                        packRow(type, block: src, row: r, q: q.baseAddress.unsafelyUnwrapped, into: out)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes row `r`'s part of one panel block from one GGUF block.
+    @inline(__always)
+    private static func packRow(_ type: GGMLType, block: UnsafeRawPointer, row r: Int, q: UnsafeMutablePointer<UInt8>,
+                                into out: UnsafeMutableRawPointer) {
+        // The f16 scale(s) first, 16 rows each.
+        switch type {
+        case .q8_0, .q5_0, .q4_K:
+            out.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
+        case .q6_K:
+            out.storeBytes(of: block.loadUnaligned(fromByteOffset: 208, as: UInt16.self), toByteOffset: 2 * r,
+                           as: UInt16.self)
+        default: break
+        }
+        switch type {
+        case .q8_0:
+            for j in 0..<32 { q[j] = block.byte(2 + j) ^ 0x80 }
+            for j in 0..<32 { out.storeBytes(of: q[j], toByteOffset: 32 + 64 * (j / 4) + 4 * r + j % 4, as: UInt8.self) }
+        case .q5_0:
+            for j in 0..<32 { q[j] = unsignedQ5_0(block, j) }
+            for c in 0..<8 {
+                var mask = out.loadUnaligned(fromByteOffset: 32 + 8 * c, as: UInt64.self)
+                for k in 0..<4 where q[4 * c + k] & 16 != 0 { mask |= 1 << UInt64(4 * r + k) }
+                out.storeBytes(of: mask, toByteOffset: 32 + 8 * c, as: UInt64.self)
+            }
+            storeNibbles(q, row: r, into: out + 96)
+        case .q4_K:
+            out.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 32 + 2 * r,
+                           as: UInt16.self)
+            for j in 0..<8 {
+                let (scale, min) = scaleMinK4(j, block + 4)
+                out.storeBytes(of: scale, toByteOffset: 64 + 16 * j + r, as: UInt8.self)
+                out.storeBytes(of: min, toByteOffset: 192 + 16 * j + r, as: UInt8.self)
+                for i in 0..<32 {
+                    let byte = block.byte(16 + (j / 2) * 32 + i)
+                    q[32 * j + i] = j % 2 == 0 ? byte & 0x0F : byte >> 4
+                }
+                storeNibbles(q + 32 * j, row: r, into: out + 320 + 256 * j)
+            }
+        case .q6_K:
+            for g in 0..<16 {
+                out.storeBytes(of: block.byte(192 + g), toByteOffset: 32 + 16 * g + r, as: UInt8.self)
+            }
+            for i in 0..<256 { q[i] = unsignedQ6_K(block, i) }
+            for j in 0..<8 {
+                storeNibbles(q + 32 * j, row: r, into: out + 288 + 256 * j)
+                for h in 0..<2 {
+                    for k in 0..<4 {
+                        var bits: UInt8 = 0
+                        for i in 0..<4 { bits |= ((q[32 * j + 16 * h + 4 * i + k] >> 4) & 3) << UInt8(2 * i) }
+                        out.storeBytes(of: bits, toByteOffset: 2336 + 128 * j + 64 * h + 4 * r + k, as: UInt8.self)
+                    }
+                }
+            }
+        default: break
+        }
+    }
+
+    /// Low nibbles of 32 values of row `r`: pair p at 64p, byte 4r + k = q[8p + k] | q[8p + 4 + k] << 4.
+    @inline(__always)
+    private static func storeNibbles(_ q: UnsafeMutablePointer<UInt8>, row r: Int, into out: UnsafeMutableRawPointer) {
+        for p in 0..<4 {
+            for k in 0..<4 {
+                let byte = (q[8 * p + k] & 0x0F) | (q[8 * p + 4 + k] & 0x0F) << 4
+                out.storeBytes(of: byte, toByteOffset: 64 * p + 4 * r + k, as: UInt8.self)
+            }
+        }
+    }
+
+    /// Q5_0 value `j` (0...31) of a block, unsigned (0...31; the weight is `d · (q − 16)`).
+    @inline(__always)
+    static func unsignedQ5_0(_ block: UnsafeRawPointer, _ j: Int) -> UInt8 {
+        let qh = block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
+        let byte = block.byte(6 + j % 16)
+        return (j < 16 ? byte & 0x0F : byte >> 4) | UInt8((qh >> UInt32(j)) & 1) << 4
+    }
+
+    /// Q6_K value `i` (0...255) of a super-block, unsigned (0...63; the weight is
+    /// `d · scale[i / 16] · (q − 32)`).
+    @inline(__always)
+    static func unsignedQ6_K(_ block: UnsafeRawPointer, _ i: Int) -> UInt8 {
+        let n = i >> 7, k = (i >> 5) & 3, l = i & 31
+        let low = block.byte(64 * n + (k & 1) * 32 + l)
+        let nibble = k >= 2 ? low >> 4 : low & 0x0F
+        return nibble | ((block.byte(128 + 32 * n + l) >> UInt8(2 * k)) & 3) << 4
+    }
+
+    // MARK: Products
+
+    /// Quantizes `cols` floats (a multiple of 32) into the activation layout for weights of `type`.
+    @inline(__always)
+    public static func quantize(_ x: UnsafePointer<Float>, cols: Int, for type: GGMLType,
+                                into dst: UnsafeMutableRawPointer) {
+        qk_quantize_act(x, dst, Int32(cols / 32), offset(type))
+    }
+
+    /// `out[t * outStride + r]` = panel row r · token t for r < rows (1...16) and t < tokens
+    /// (1...8; tiles of 1, 2, 4 or 8 tokens, the rest computed on duplicates and not stored).
+    /// `prefetch` > 0 prefetches the weights that many bytes ahead (decode). Fast C micro-kernel.
+    @inline(__always)
+    public static func gemm(_ type: GGMLType, _ panel: UnsafeRawPointer, rows: Int, _ a: UnsafeRawPointer,
+                            aStride: Int, tokens: Int, cols: Int, _ out: UnsafeMutablePointer<Float>,
+                            outStride: Int, prefetch: Int = 0) {
+        let r = Int32(rows), n = Int32(tokens), blocks = Int32(cols / 32)
+        switch (type, tokens) {
+        case (.q8_0, 1): qk_panel_q8_0_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q8_0, 2): qk_panel_q8_0_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q8_0, 3...4): qk_panel_q8_0_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q8_0, _): qk_panel_q8_0_x8(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q5_0, 1): qk_panel_q5_0_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q5_0, 2): qk_panel_q5_0_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q5_0, 3...4): qk_panel_q5_0_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q5_0, _): qk_panel_q5_0_x8(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q4_K, 1): qk_panel_q4_K_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q4_K, 2): qk_panel_q4_K_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q4_K, 3...4): qk_panel_q4_K_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q4_K, _): qk_panel_q4_K_x8(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q6_K, 1): qk_panel_q6_K_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q6_K, 2): qk_panel_q6_K_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q6_K, 3...4): qk_panel_q6_K_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q6_K, _): qk_panel_q6_K_x8(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        default: preconditionFailure("Panels.gemm: \(type) has no panel kernel")
+        }
+    }
+
+    // MARK: Scalar twins (for the tests)
+
+    /// Plain scalar twin of ``quantize(_:cols:for:into:)``: identical bytes.
+    public static func quantizeReference(_ x: UnsafePointer<Float>, cols: Int, for type: GGMLType,
+                                         into dst: UnsafeMutableRawPointer) {
+        precondition(cols % 32 == 0)
+        let offset = Self.offset(type)
+        for b in 0..<(cols / 32) {
+            let xb = x + 32 * b, o = dst + b * activationBlockBytes
+            var amax: Float = 0
+            for j in 0..<32 { amax = max(amax, abs(xb[j])) }
+            let d = amax / 127, id: Float = amax != 0 ? 127 / amax : 0, id256 = id * 256
+            var sums: [Int32] = [0, 0]
+            for j in 0..<32 {
+                let h = min(max((xb[j] * id).rounded(.toNearestOrEven), -127), 127)
+                let l = min(max(((xb[j] - h * d) * id256).rounded(.toNearestOrEven), -127), 127)
+                o.storeBytes(of: Int8(h), toByteOffset: j, as: Int8.self)
+                o.storeBytes(of: Int8(l), toByteOffset: 32 + j, as: Int8.self)
+                sums[j / 16] += 256 * Int32(h) + Int32(l)
+            }
+            let e = d * (1 / 256), s = sums[0] + sums[1]
+            o.storeBytes(of: e, toByteOffset: 64, as: Float.self)
+            o.storeBytes(of: e * Float(s), toByteOffset: 68, as: Float.self)
+            o.storeBytes(of: -offset * s, toByteOffset: 72, as: Int32.self)
+            o.storeBytes(of: -offset * sums[0], toByteOffset: 76, as: Int32.self)
+        }
+    }
+
+    /// Plain scalar twin of ``gemm(_:_:rows:_:aStride:tokens:cols:_:outStride:prefetch:)``, reading
+    /// the weights in their GGUF layout (`rowBytes` per row): the same integer sums and the same
+    /// float operations in the same order, so the results are identical.
+    public static func gemmReference(_ type: GGMLType, _ weights: UnsafeRawPointer, rowBytes: Int, rows: Int,
+                                     _ a: UnsafeRawPointer, aStride: Int, tokens: Int, cols: Int,
+                                     _ out: UnsafeMutablePointer<Float>, outStride: Int) {
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                let row = weights + r * rowBytes
+                var sum: Float = 0
+                for b in 0..<(cols / 32) {
+                    let act = a + t * aStride + b * activationBlockBytes
+                    let e = act.load(fromByteOffset: 64, as: Float.self)
+                    let es = act.load(fromByteOffset: 68, as: Float.self)
+                    let c = act.load(fromByteOffset: 72, as: Int32.self)
+                    let c0 = act.load(fromByteOffset: 76, as: Int32.self)
+                    // Σ q · (256 hi + lo) over columns `range` of this block, q from `value`.
+                    func integerSum(_ range: Range<Int>, _ value: (Int) -> UInt8) -> Int32 {
+                        var s: Int32 = 0
+                        for j in range {
+                            let v = 256 * Int32(act.load(fromByteOffset: j, as: Int8.self))
+                                + Int32(act.load(fromByteOffset: 32 + j, as: Int8.self))
+                            s += Int32(value(j)) * v
+                        }
+                        return s
+                    }
+                    switch type {
+                    case .q8_0, .q5_0:
+                        let block = row + b * type.bytesPerBlock
+                        let s = integerSum(0..<32) { j in
+                            type == .q8_0 ? block.byte(2 + j) ^ 0x80 : unsignedQ5_0(block, j)
+                        } + c
+                        sum.addProduct(Float(s), block.half(0) * e)
+                    case .q4_K:
+                        let block = row + (b / 8) * 144, j = b % 8
+                        let (scale, min) = scaleMinK4(j, block + 4)
+                        let s = integerSum(0..<32) { i in
+                            let byte = block.byte(16 + (j / 2) * 32 + i)
+                            return j % 2 == 0 ? byte & 0x0F : byte >> 4
+                        }
+                        sum.addProduct(Float(s), (Float(scale) * block.half(0)) * e)
+                        sum.addProduct(-(Float(min) * block.half(2)), es)
+                    case .q6_K:
+                        let block = row + (b / 8) * 210, j = b % 8
+                        for half in 0..<2 {
+                            let s = integerSum(16 * half..<16 * half + 16) { unsignedQ6_K(block, 32 * j + $0) }
+                                + (half == 0 ? c0 : c - c0)
+                            let scale = Float(block.load(fromByteOffset: 192 + 2 * j + half, as: Int8.self))
+                            sum.addProduct(Float(s), (scale * block.half(208)) * e)
+                        }
+                    default:
+                        preconditionFailure("Panels.gemmReference: \(type) has no panel layout")
+                    }
+                }
+                out[t * outStride + r] = sum
+            }
+        }
+    }
+}
