@@ -26,8 +26,14 @@ public enum Panels {
         return cols / l.columns * l.bytes
     }
 
-    /// Bytes of one token's activations of width `cols` (a multiple of 32).
-    public static func activationBytes(cols: Int) -> Int { cols / 32 * activationBlockBytes }
+    /// Bytes of one token's activations of width `cols` (a multiple of 32) for weights of `type`
+    /// (Q8_0 takes three parts, the others two).
+    public static func activationBytes(cols: Int, for type: GGMLType) -> Int {
+        cols / 32 * (type == .q8_0 ? Int(QK_ACT3_BYTES) : activationBlockBytes)
+    }
+
+    /// The most tokens one kernel call takes for weights of `type`.
+    public static func maxTileTokens(_ type: GGMLType) -> Int { type == .q8_0 ? 4 : 8 }
 
     /// What the weight format subtracts from its unsigned stored values (the kernels' seed).
     static func offset(_ type: GGMLType) -> Int32 {
@@ -166,11 +172,16 @@ public enum Panels {
     @inline(__always)
     public static func quantize(_ x: UnsafePointer<Float>, cols: Int, for type: GGMLType,
                                 into dst: UnsafeMutableRawPointer) {
-        qk_quantize_act(x, dst, Int32(cols / 32), offset(type))
+        if type == .q8_0 {
+            qk_quantize_act3(x, dst, Int32(cols / 32))
+        } else {
+            qk_quantize_act(x, dst, Int32(cols / 32), offset(type))
+        }
     }
 
     /// `out[t * outStride + r]` = panel row r · token t for r < rows (1...16) and t < tokens
-    /// (1...8; tiles of 1, 2, 4 or 8 tokens, the rest computed on duplicates and not stored).
+    /// (1...``maxTileTokens(_:)``; tiles of 1, 2, 4 or 8 tokens, the rest computed on duplicates
+    /// and not stored).
     /// `prefetch` > 0 prefetches the weights that many bytes ahead (decode). Fast C micro-kernel.
     @inline(__always)
     public static func gemm(_ type: GGMLType, _ panel: UnsafeRawPointer, rows: Int, _ a: UnsafeRawPointer,
@@ -181,7 +192,6 @@ public enum Panels {
         case (.q8_0, 1): qk_panel_q8_0_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q8_0, 2): qk_panel_q8_0_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q8_0, 3...4): qk_panel_q8_0_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q8_0, _): qk_panel_q8_0_x8(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q5_0, 1): qk_panel_q5_0_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q5_0, 2): qk_panel_q5_0_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q5_0, 3...4): qk_panel_q5_0_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
@@ -204,6 +214,7 @@ public enum Panels {
     public static func quantizeReference(_ x: UnsafePointer<Float>, cols: Int, for type: GGMLType,
                                          into dst: UnsafeMutableRawPointer) {
         precondition(cols % 32 == 0)
+        if type == .q8_0 { return quantizeThreePartReference(x, cols: cols, into: dst) }
         let offset = Self.offset(type)
         for b in 0..<(cols / 32) {
             let xb = x + 32 * b, o = dst + b * activationBlockBytes
@@ -226,6 +237,32 @@ public enum Panels {
         }
     }
 
+    /// The three-part (Q8_0) layout: hi, mid and lo, each 256 times finer than the one before.
+    private static func quantizeThreePartReference(_ x: UnsafePointer<Float>, cols: Int,
+                                                   into dst: UnsafeMutableRawPointer) {
+        let bytes = Int(QK_ACT3_BYTES)
+        for b in 0..<(cols / 32) {
+            let xb = x + 32 * b, o = dst + b * bytes
+            var amax: Float = 0
+            for j in 0..<32 { amax = max(amax, abs(xb[j])) }
+            let d = amax / 127, id: Float = amax != 0 ? 127 / amax : 0
+            var sums: [Int32] = [0, 0, 0]
+            for j in 0..<32 {
+                var r = xb[j], step = d, inverse = id
+                for part in 0..<3 {
+                    let q = min(max((r * inverse).rounded(.toNearestOrEven), -127), 127)
+                    r -= q * step
+                    o.storeBytes(of: Int8(q), toByteOffset: 32 * part + j, as: Int8.self)
+                    sums[part] += Int32(q)
+                    step *= 1 / 256
+                    inverse *= 256
+                }
+            }
+            o.storeBytes(of: d * (1 / 65536), toByteOffset: 96, as: Float.self)
+            for part in 0..<3 { o.storeBytes(of: -128 * sums[part], toByteOffset: 100 + 4 * part, as: Int32.self) }
+        }
+    }
+
     /// Plain scalar twin of ``gemm(_:_:rows:_:aStride:tokens:cols:_:outStride:prefetch:)``, reading
     /// the weights in their GGUF layout (`rowBytes` per row): the same integer sums and the same
     /// float operations in the same order, so the results are identical.
@@ -237,7 +274,7 @@ public enum Panels {
                 let row = weights + r * rowBytes
                 var sum: Float = 0
                 for b in 0..<(cols / 32) {
-                    let act = a + t * aStride + b * activationBlockBytes
+                    let act = a + t * aStride + b * activationBytes(cols: 32, for: type)
                     let e = act.load(fromByteOffset: 64, as: Float.self)
                     let es = act.load(fromByteOffset: 68, as: Float.self)
                     let c = act.load(fromByteOffset: 72, as: Int32.self)
@@ -253,11 +290,25 @@ public enum Panels {
                         return s
                     }
                     switch type {
-                    case .q8_0, .q5_0:
+                    case .q8_0:
                         let block = row + b * type.bytesPerBlock
-                        let s = integerSum(0..<32) { j in
-                            type == .q8_0 ? block.byte(2 + j) ^ 0x80 : unsignedQ5_0(block, j)
-                        } + c
+                        var parts: [Float] = []
+                        for part in 0..<3 {
+                            var s = act.load(fromByteOffset: 100 + 4 * part, as: Int32.self)
+                            for j in 0..<32 {
+                                s += Int32(block.byte(2 + j) ^ 0x80)
+                                    * Int32(act.load(fromByteOffset: 32 * part + j, as: Int8.self))
+                            }
+                            parts.append(Float(s))
+                        }
+                        var f = parts[1]
+                        f.addProduct(parts[0], 256)
+                        var g = parts[2]
+                        g.addProduct(f, 256)
+                        sum.addProduct(g, block.half(0) * act.load(fromByteOffset: 96, as: Float.self))
+                    case .q5_0:
+                        let block = row + b * type.bytesPerBlock
+                        let s = integerSum(0..<32) { unsignedQ5_0(block, $0) } + c
                         sum.addProduct(Float(s), block.half(0) * e)
                     case .q4_K:
                         let block = row + (b / 8) * 144, j = b % 8

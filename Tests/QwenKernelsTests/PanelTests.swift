@@ -17,7 +17,7 @@ final class PanelTests: XCTestCase {
                 for j in 0 ..< 32 { x[j] = 0 }
                 x[cols - 1] = 40
                 x[cols / 2] = 0.5
-                let bytes = Panels.activationBytes(cols: cols)
+                let bytes = Panels.activationBytes(cols: cols, for: type)
                 var fast = [UInt8](repeating: 0xAA, count: bytes), slow = [UInt8](repeating: 0x55, count: bytes)
                 fast.withUnsafeMutableBytes { Panels.quantize(x, cols: cols, for: type, into: $0.baseAddress!) }
                 slow.withUnsafeMutableBytes { Panels.quantizeReference(x, cols: cols, for: type, into: $0.baseAddress!) }
@@ -45,7 +45,7 @@ final class PanelTests: XCTestCase {
                 }
                 let maxTokens = 8
                 let x = (0 ..< maxTokens * cols).map { _ in Float.random(in: -2 ... 2, using: &rng) }
-                let stride = Panels.activationBytes(cols: cols) + 16   // a stride that is not the row size
+                let stride = Panels.activationBytes(cols: cols, for: type) + 16   // a stride that is not the row size
                 var act = [UInt8](repeating: 0, count: maxTokens * stride)
                 act.withUnsafeMutableBytes { a in
                     x.withUnsafeBufferPointer { xp in
@@ -57,7 +57,7 @@ final class PanelTests: XCTestCase {
                 }
                 var wf = [Float](repeating: 0, count: rows * cols)
                 withBase(weights) { dequantizeReference(type, $0, &wf, count: rows * cols) }
-                for tokens in [1, 2, 3, 4, 5, 8] {
+                for tokens in [1, 2, 3, 4, 5, 8] where tokens <= Panels.maxTileTokens(type) {
                     let outStride = 40
                     var fast = [Float](repeating: .nan, count: maxTokens * outStride)
                     var slow = [Float](repeating: .nan, count: maxTokens * outStride)

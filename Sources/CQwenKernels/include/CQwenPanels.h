@@ -14,7 +14,13 @@
 // lo = round((x - d hi) * 256 / d), both in -127...127: error <= ~d / 512). With s = Σ(256 hi + lo)
 // over the block and s0 the same over its first 16 values: es = e * s, c = -offset * s,
 // c0 = -offset * s0, where `offset` is what the weight format subtracts from its unsigned values
-// (Q8_0 128, Q5_0 16, Q6_K 32, Q4_K 0), so c seeds the integer sums.
+// (Q5_0 16, Q6_K 32, Q4_K 0), so c seeds the integer sums.
+//
+// Q8_0 weights get a third activation part (~24-bit activations), so that Q8_0 models, which are
+// chosen for accuracy, stay within float32 noise of the float reference. Per block of 32 values,
+// QK_ACT3_BYTES = 112 bytes: [hi: 32 x i8][mid: 32 x i8][lo: 32 x i8][e: f32][ch, cm, cl: i32]
+// with x = e * (65536 hi + 256 mid + lo) (e = d / 65536; mid and lo quantize what the previous
+// parts miss, each 256 times finer) and c* = -128 * Σ of that part (Q8_0 values are stored + 128).
 //
 // Panel layouts (row r of the panel, 0...15; q = the unsigned weight value; padding rows are zero):
 //   Q8_0, per 32 columns, 544 bytes: [d: 16 x f16][q: chunk c (0...7) at 32 + 64c, byte 4r + k = q[r][4c + k]]
@@ -41,6 +47,7 @@
 
 #define QK_PANEL_ROWS 16
 #define QK_ACT_BYTES 80
+#define QK_ACT3_BYTES 112
 
 enum { QK_PANEL_Q8_0 = 0, QK_PANEL_Q5_0 = 1, QK_PANEL_Q4_K = 2, QK_PANEL_Q6_K = 3 };
 
@@ -89,6 +96,42 @@ static inline void qk_quantize_act(const float *x, void *dst, int blocks, int of
 #endif
 }
 
+/// Quantizes `blocks` blocks of 32 floats at `x` into the three-part (Q8_0) activation layout at
+/// `dst` (`blocks * QK_ACT3_BYTES` bytes). Rounding: to nearest, ties to even.
+static inline void qk_quantize_act3(const float *x, void *dst, int blocks) {
+#if QK_HAS_PANELS
+    uint8_t *o = (uint8_t *)dst;
+    const __m512 absMask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    const __m512 lim = _mm512_set1_ps(127.0f), nlim = _mm512_set1_ps(-127.0f);
+    for (int b = 0; b < blocks; ++b, o += QK_ACT3_BYTES, x += 32) {
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(x), absMask),
+                                                              _mm512_and_ps(_mm512_loadu_ps(x + 16), absMask)));
+        const float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
+        int32_t sums[3] = {0, 0, 0};
+        for (int half = 0; half < 2; ++half) {
+            __m512 r = _mm512_loadu_ps(x + 16 * half);
+            float step = d, inv = id;
+            for (int part = 0; part < 3; ++part, step *= (1.0f / 256.0f), inv *= 256.0f) {
+                __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(r, _mm512_set1_ps(inv)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                q = _mm512_min_ps(_mm512_max_ps(q, nlim), lim);
+                r = _mm512_sub_ps(r, _mm512_mul_ps(q, _mm512_set1_ps(step)));
+                const __m512i iq = _mm512_cvtps_epi32(q);
+                _mm_storeu_si128((__m128i *)(o + 32 * part + 16 * half), _mm512_cvtepi32_epi8(iq));
+                sums[part] += _mm512_reduce_add_epi32(iq);
+            }
+        }
+        const float e = d * (1.0f / 65536.0f);
+        memcpy(o + 96, &e, 4);
+        for (int part = 0; part < 3; ++part) {
+            const int32_t c = -128 * sums[part];
+            memcpy(o + 100 + 4 * part, &c, 4);
+        }
+    }
+#else
+    (void)x; (void)dst; (void)blocks;
+#endif
+}
+
 #if QK_HAS_PANELS
 /// The unsigned weights of chunk `c` (0...7: columns 4c...4c+3 of a 32-column block, 16 rows x 4
 /// bytes) of the panel block at `p`.
@@ -121,6 +164,7 @@ static inline __attribute__((always_inline))
 void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStride, int nt, int blocks,
                         float *out, long outStride, long prefetch, const int TYPE, const int NT) {
 #if QK_HAS_PANELS
+    const long actBytes = TYPE == QK_PANEL_Q8_0 ? QK_ACT3_BYTES : QK_ACT_BYTES;
     const uint8_t *at0[8];
     for (int t = 0; t < NT; ++t) at0[t] = (const uint8_t *)act + (t < nt ? t : nt - 1) * aStride;
     __m512 acc[8];
@@ -137,13 +181,15 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
         if (!superBlock || j == 0) dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sb));
         if (TYPE == QK_PANEL_Q4_K && j == 0) dminv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 32)));
         const uint8_t *a[8];
-        for (int t = 0; t < NT; ++t) a[t] = at0[t] + (long)b * QK_ACT_BYTES;
+        for (int t = 0; t < NT; ++t) a[t] = at0[t] + (long)b * actBytes;
         const uint8_t *nib = TYPE == QK_PANEL_Q8_0 ? sb
                            : TYPE == QK_PANEL_Q5_0 ? sb + 96
                            : TYPE == QK_PANEL_Q4_K ? sb + 320 + 256 * j
                            : sb + 288 + 256 * j;
-        __m512i hacc[8], lacc[8];
-        for (int t = 0; t < NT; ++t) { hacc[t] = _mm512_setzero_si512(); lacc[t] = _mm512_setzero_si512(); }
+        __m512i hacc[8], lacc[8], macc[8];
+        for (int t = 0; t < NT; ++t) {
+            hacc[t] = _mm512_setzero_si512(); lacc[t] = _mm512_setzero_si512(); macc[t] = _mm512_setzero_si512();
+        }
         for (int half = 0; half < 2; ++half) {
             __m512i hb = _mm512_setzero_si512();
             if (TYPE == QK_PANEL_Q6_K) hb = _mm512_loadu_si512((const void *)(sb + 2336 + 128 * j + 64 * half));
@@ -158,7 +204,18 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
                                     : i == 2 ? hb : _mm512_srli_epi16(hb, 2);
                     q = _mm512_ternarylogic_epi32(q, s, _mm512_set1_epi8(0x30), 0xF8);   // q | (s & 0x30)
                 }
-                QK_DOT_CHUNK(q, c, NT, hacc, lacc, a)
+                if (TYPE == QK_PANEL_Q8_0) {
+                    // Three parts: hi, mid (at 32), lo (at 64).
+                    for (int t = 0; t < NT; ++t) {
+                        int32_t hh, mm, ll;
+                        memcpy(&hh, a[t] + 4 * c, 4); memcpy(&mm, a[t] + 32 + 4 * c, 4); memcpy(&ll, a[t] + 64 + 4 * c, 4);
+                        hacc[t] = _mm512_dpbusd_epi32(hacc[t], q, _mm512_set1_epi32(hh));
+                        macc[t] = _mm512_dpbusd_epi32(macc[t], q, _mm512_set1_epi32(mm));
+                        lacc[t] = _mm512_dpbusd_epi32(lacc[t], q, _mm512_set1_epi32(ll));
+                    }
+                } else {
+                    QK_DOT_CHUNK(q, c, NT, hacc, lacc, a)
+                }
             }
             if (TYPE == QK_PANEL_Q6_K) {
                 // One 16-column group done: its own int8 scale.
@@ -174,7 +231,18 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
                 }
             }
         }
-        if (TYPE == QK_PANEL_Q8_0 || TYPE == QK_PANEL_Q5_0) {
+        if (TYPE == QK_PANEL_Q8_0) {
+            const __m512 f256 = _mm512_set1_ps(256.0f);
+            for (int t = 0; t < NT; ++t) {
+                int32_t ch, cm, cl; float e;
+                memcpy(&e, a[t] + 96, 4); memcpy(&ch, a[t] + 100, 4); memcpy(&cm, a[t] + 104, 4); memcpy(&cl, a[t] + 108, 4);
+                const __m512 h = _mm512_cvtepi32_ps(_mm512_add_epi32(hacc[t], _mm512_set1_epi32(ch)));
+                const __m512 m = _mm512_cvtepi32_ps(_mm512_add_epi32(macc[t], _mm512_set1_epi32(cm)));
+                const __m512 l = _mm512_cvtepi32_ps(_mm512_add_epi32(lacc[t], _mm512_set1_epi32(cl)));
+                const __m512 f = _mm512_fmadd_ps(_mm512_fmadd_ps(h, f256, m), f256, l);
+                acc[t] = _mm512_fmadd_ps(f, _mm512_mul_ps(dv, _mm512_set1_ps(e)), acc[t]);
+            }
+        } else if (TYPE == QK_PANEL_Q5_0) {
             for (int t = 0; t < NT; ++t) {
                 int32_t c; float e;
                 memcpy(&e, a[t] + 64, 4); memcpy(&c, a[t] + 72, 4);
@@ -212,7 +280,6 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
 QK_PANEL_KERNEL(qk_panel_q8_0_x1, QK_PANEL_Q8_0, 1)
 QK_PANEL_KERNEL(qk_panel_q8_0_x2, QK_PANEL_Q8_0, 2)
 QK_PANEL_KERNEL(qk_panel_q8_0_x4, QK_PANEL_Q8_0, 4)
-QK_PANEL_KERNEL(qk_panel_q8_0_x8, QK_PANEL_Q8_0, 8)
 QK_PANEL_KERNEL(qk_panel_q5_0_x1, QK_PANEL_Q5_0, 1)
 QK_PANEL_KERNEL(qk_panel_q5_0_x2, QK_PANEL_Q5_0, 2)
 QK_PANEL_KERNEL(qk_panel_q5_0_x4, QK_PANEL_Q5_0, 4)

@@ -88,7 +88,7 @@ final class MatMulScratch: @unchecked Sendable {
             return p
         }
         quantizedStride = (MatMul.quantizedRowBytes(cols: width) + 63) & ~63
-        activationStride = (Panels.activationBytes(cols: (width + 31) / 32 * 32) + 63) & ~63
+        activationStride = (Panels.activationBytes(cols: (width + 31) / 32 * 32, for: .q8_0) + 63) & ~63
         let t = self.tokens, w = self.threads
         let tilesRaw = make(w * MatMul.tileRows * width * 4)
         quantized = make(2 * t * quantizedStride)
@@ -191,7 +191,7 @@ private func matmulPanels(_ w: WeightMatrix, _ panels: UnsafeRawPointer, _ x: Un
     // Tokens per cache block: their activations within ~256 KB (L2), in whole tiles of 8.
     let blockTokens = max(8, min(64, (256 << 10) / stride / 8 * 8))
     let panelCount = (w.rows + Panels.rows - 1) / Panels.rows
-    let prefetch = n == 1 ? MatMul.prefetchBytes : 0
+    let prefetch = n == 1 ? MatMul.prefetchBytes : 0, tile = Panels.maxTileTokens(w.type)
     parallel(threads) { worker in
         let y = ys.pointer, a = UnsafeRawPointer(act.pointer)
         let mine = slice(panelCount, worker: worker, of: threads)
@@ -202,7 +202,7 @@ private func matmulPanels(_ w: WeightMatrix, _ panels: UnsafeRawPointer, _ x: Un
                 let r = p * Panels.rows, rows = min(Panels.rows, w.rows - r)
                 var t = t0
                 while t < t1 {
-                    let left = t1 - t, nt = left >= 8 ? 8 : (left >= 4 ? 4 : (left >= 2 ? 2 : 1))
+                    let left = min(t1 - t, tile), nt = left >= 8 ? 8 : (left >= 4 ? 4 : (left >= 2 ? 2 : 1))
                     Panels.gemm(w.type, packed.pointer + p * w.panelBytes, rows: rows, a + t * stride, aStride: stride,
                                 tokens: nt, cols: cols, y + t * w.rows + r, outStride: w.rows, prefetch: prefetch)
                     t += nt

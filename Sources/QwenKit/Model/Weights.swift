@@ -284,7 +284,7 @@ extension ModelWeights {
     mutating func packPanels(file: MappedFile, threads: Int) {
         var total = 0
         forEachDenseMatrix { w in
-            if Panels.supports(w.type), w.type != .q8_0 { total += (w.rows + Panels.rows - 1) / Panels.rows * Panels.panelBytes(w.type, cols: w.cols) }
+            if Panels.supports(w.type) { total += (w.rows + Panels.rows - 1) / Panels.rows * Panels.panelBytes(w.type, cols: w.cols) }
         }
         guard total > 0 else { return }
         let storage = PanelStorage(size: total)
@@ -292,7 +292,7 @@ extension ModelWeights {
         let fileBase = file.bytes.baseAddress.map { UnsafeRawPointer($0) }
         var offset = 0
         forEachDenseMatrix { w in
-            guard Panels.supports(w.type), w.type != .q8_0 else { return }
+            guard Panels.supports(w.type) else { return }
             let panelBytes = Panels.panelBytes(w.type, cols: w.cols), count = (w.rows + Panels.rows - 1) / Panels.rows
             let dst = SendableRawPointer(base + offset), matrix = w
             // Where the matrix lies in the file, to release its pages (nil: not in this file).
