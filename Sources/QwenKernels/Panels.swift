@@ -60,21 +60,18 @@ public enum Panels {
     /// Packs panels `panels` of a `rows` × `cols` matrix stored row-major at `weights` (`rowBytes`
     /// per row, GGUF block layout) into `dst`, which holds the whole packed matrix
     /// (`panelBytes` per panel, panel after panel). Rows past `rows` in the last panel are zero.
+    /// Works on 32-bit words: 4 columns of one row are one word of the panel.
     public static func pack(_ type: GGMLType, _ weights: UnsafeRawPointer, rowBytes: Int, rows: Int, cols: Int,
                             panels: Range<Int>, into dst: UnsafeMutableRawPointer) {
         guard let l = layout(type) else { preconditionFailure("pack: \(type) has no panel layout") }
         let blocks = cols / l.columns, perPanel = blocks * l.bytes
-        var q = [UInt8](repeating: 0, count: l.columns)
         for p in panels {
             let panel = dst + p * perPanel
             panel.initializeMemory(as: UInt8.self, repeating: 0, count: perPanel)
             for r in 0..<min(Self.rows, rows - p * Self.rows) {
                 let row = weights + (p * Self.rows + r) * rowBytes
                 for b in 0..<blocks {
-                    let src = row + b * type.bytesPerBlock, out = panel + b * l.bytes
-                    q.withUnsafeMutableBufferPointer { q in
-                        packRow(type, block: src, row: r, q: q.baseAddress.unsafelyUnwrapped, into: out)
-                    }
+                    packRow(type, block: row + b * type.bytesPerBlock, row: r, into: panel + b * l.bytes)
                 }
             }
         }
@@ -82,69 +79,67 @@ public enum Panels {
 
     /// Writes row `r`'s part of one panel block from one GGUF block.
     @inline(__always)
-    private static func packRow(_ type: GGMLType, block: UnsafeRawPointer, row r: Int, q: UnsafeMutablePointer<UInt8>,
-                                into out: UnsafeMutableRawPointer) {
-        // The f16 scale(s) first, 16 rows each.
-        switch type {
-        case .q8_0, .q5_0, .q4_K:
-            out.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
-        case .q6_K:
-            out.storeBytes(of: block.loadUnaligned(fromByteOffset: 208, as: UInt16.self), toByteOffset: 2 * r,
-                           as: UInt16.self)
-        default: break
+    private static func packRow(_ type: GGMLType, block: UnsafeRawPointer, row r: Int, into out: UnsafeMutableRawPointer) {
+        @inline(__always) func word(_ offset: Int) -> UInt32 { block.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
+        @inline(__always) func put(_ value: UInt32, _ offset: Int) { out.storeBytes(of: value, toByteOffset: offset, as: UInt32.self) }
+        @inline(__always) func putByte(_ value: UInt8, _ offset: Int) { out.storeBytes(of: value, toByteOffset: offset, as: UInt8.self) }
+        @inline(__always) func putHalf(from offset: Int, _ to: Int) {
+            out.storeBytes(of: block.loadUnaligned(fromByteOffset: offset, as: UInt16.self), toByteOffset: to, as: UInt16.self)
+        }
+        let low4: UInt32 = 0x0F0F_0F0F
+        /// Pair p of a 32-column block's nibbles for row r: columns 8p...8p+3 low, 8p+4...8p+7 high,
+        /// from 32 consecutive 4-bit values held in the low (`high` false) or high nibbles of 32
+        /// bytes at `source`.
+        @inline(__always) func putNibbles(from source: Int, high: Bool, _ to: Int) {
+            for p in 0..<4 {
+                var a = word(source + 8 * p), b = word(source + 8 * p + 4)
+                if high { a >>= 4; b >>= 4 }
+                put((a & low4) | (b & low4) << 4, to + 64 * p + 4 * r)
+            }
         }
         switch type {
         case .q8_0:
-            for j in 0..<32 { q[j] = block.byte(2 + j) ^ 0x80 }
-            for j in 0..<32 { out.storeBytes(of: q[j], toByteOffset: 32 + 64 * (j / 4) + 4 * r + j % 4, as: UInt8.self) }
+            putHalf(from: 0, 2 * r)
+            for c in 0..<8 { put(word(2 + 4 * c) ^ 0x8080_8080, 32 + 64 * c + 4 * r) }
         case .q5_0:
-            for j in 0..<32 { q[j] = unsignedQ5_0(block, j) }
+            putHalf(from: 0, 2 * r)
+            let qh = word(2)
             for c in 0..<8 {
-                var mask = out.loadUnaligned(fromByteOffset: 32 + 8 * c, as: UInt64.self)
-                for k in 0..<4 where q[4 * c + k] & 16 != 0 { mask |= 1 << UInt64(4 * r + k) }
+                let mask = out.loadUnaligned(fromByteOffset: 32 + 8 * c, as: UInt64.self)
+                    | UInt64((qh >> UInt32(4 * c)) & 0xF) << UInt64(4 * r)
                 out.storeBytes(of: mask, toByteOffset: 32 + 8 * c, as: UInt64.self)
             }
-            storeNibbles(q, row: r, into: out + 96)
+            // Columns 0...15 are the low nibbles of qs, 16...31 the high ones: 16 bytes, read twice.
+            for p in 0..<4 {
+                var a = word(6 + 8 * (p % 2)), b = word(6 + 8 * (p % 2) + 4)
+                if p >= 2 { a >>= 4; b >>= 4 }
+                put((a & low4) | (b & low4) << 4, 96 + 64 * p + 4 * r)
+            }
         case .q4_K:
-            out.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 32 + 2 * r,
-                           as: UInt16.self)
+            putHalf(from: 0, 2 * r)
+            putHalf(from: 2, 32 + 2 * r)
             for j in 0..<8 {
                 let (scale, min) = scaleMinK4(j, block + 4)
-                out.storeBytes(of: scale, toByteOffset: 64 + 16 * j + r, as: UInt8.self)
-                out.storeBytes(of: min, toByteOffset: 192 + 16 * j + r, as: UInt8.self)
-                for i in 0..<32 {
-                    let byte = block.byte(16 + (j / 2) * 32 + i)
-                    q[32 * j + i] = j % 2 == 0 ? byte & 0x0F : byte >> 4
-                }
-                storeNibbles(q + 32 * j, row: r, into: out + 320 + 256 * j)
+                putByte(scale, 64 + 16 * j + r)
+                putByte(min, 192 + 16 * j + r)
+                putNibbles(from: 16 + (j / 2) * 32, high: j % 2 == 1, 320 + 256 * j)
             }
         case .q6_K:
-            for g in 0..<16 {
-                out.storeBytes(of: block.byte(192 + g), toByteOffset: 32 + 16 * g + r, as: UInt8.self)
-            }
-            for i in 0..<256 { q[i] = unsignedQ6_K(block, i) }
+            putHalf(from: 208, 2 * r)
+            for g in 0..<16 { putByte(block.byte(192 + g), 32 + 16 * g + r) }
             for j in 0..<8 {
-                storeNibbles(q + 32 * j, row: r, into: out + 288 + 256 * j)
+                // Columns 32j...32j+31 of the super-block: n = j / 4 (which 128), k = j % 4.
+                let n = j / 4, k = j % 4
+                putNibbles(from: 64 * n + (k & 1) * 32, high: k >= 2, 288 + 256 * j)
                 for h in 0..<2 {
-                    for k in 0..<4 {
-                        var bits: UInt8 = 0
-                        for i in 0..<4 { bits |= ((q[32 * j + 16 * h + 4 * i + k] >> 4) & 3) << UInt8(2 * i) }
-                        out.storeBytes(of: bits, toByteOffset: 2336 + 128 * j + 64 * h + 4 * r + k, as: UInt8.self)
+                    var bits: UInt32 = 0
+                    for i in 0..<4 {
+                        bits |= ((word(128 + 32 * n + 16 * h + 4 * i) >> UInt32(2 * k)) & 0x0303_0303) << UInt32(2 * i)
                     }
+                    put(bits, 2336 + 128 * j + 64 * h + 4 * r)
                 }
             }
         default: break
-        }
-    }
-
-    /// Low nibbles of 32 values of row `r`: pair p at 64p, byte 4r + k = q[8p + k] | q[8p + 4 + k] << 4.
-    @inline(__always)
-    private static func storeNibbles(_ q: UnsafeMutablePointer<UInt8>, row r: Int, into out: UnsafeMutableRawPointer) {
-        for p in 0..<4 {
-            for k in 0..<4 {
-                let byte = (q[8 * p + k] & 0x0F) | (q[8 * p + 4 + k] & 0x0F) << 4
-                out.storeBytes(of: byte, toByteOffset: 64 * p + 4 * r + k, as: UInt8.self)
-            }
         }
     }
 
