@@ -552,7 +552,48 @@ static inline qk_v8f qk_dot_q3_K_q8_K(qk_v8f acc, const void *vx, const void *vy
 #endif
 }
 
-#include "CQwenGemm.h"
+// MARK: - Small helpers the Swift kernels call
+
+/// 16 x f32 (Swift: SIMD16<Float>).
+typedef float qk_v16f __attribute__((__vector_size__(64)));
+
+/// Lane-wise min(max(x, lo), hi): one vmaxps + vminps (Swift's `clamped` on SIMD16 compiles to a
+/// per-lane loop through the stack).
+static inline qk_v16f qk_clamp16(qk_v16f x, float lo, float hi) {
+#if defined(__AVX512F__)
+    return (qk_v16f)_mm512_min_ps(_mm512_max_ps((__m512)x, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
+#else
+    for (int i = 0; i < 16; ++i) x[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
+    return x;
+#endif
+}
+
+/// out[i] = x[i] - (what activation blocks `q` of `type` hold for x[i]): 0 = Q8_0, 1 = Q8_1,
+/// 2 = Q8_K, with the scale exactly as the integer dot products read it (f16 or f32). Quantizing
+/// this residual again and adding its dot product gives ~16-bit activations.
+static inline void qk_q8_residual(const float *x, const void *q, int type, int count, float *out) {
+    const uint8_t *b = (const uint8_t *)q;
+    const int per = type == 2 ? 256 : 32;
+    const int bytes = type == 0 ? 34 : (type == 1 ? 36 : 292);
+    const int off = type == 0 ? 2 : 4;
+    for (int i = 0; i < count; i += per, b += bytes) {
+        float d;
+        if (type == 2) { memcpy(&d, b, 4); }
+        else {
+            uint16_t h; memcpy(&h, b, 2);
+#if defined(__F16C__)
+            d = _cvtsh_ss(h);
+#else
+            const uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+            uint32_t bits = e == 0 ? 0 : (e == 31 ? (sign | 0x7f800000u | (m << 13)) : (sign | ((e + 112) << 23) | (m << 13)));
+            if (e == 0) { d = (float)m * (1.0f / 16777216.0f); if (sign) d = -d; } else memcpy(&d, &bits, 4);
+#endif
+        }
+        const int8_t *qs = (const int8_t *)(b + off);
+        for (int j = 0; j < per; ++j) out[i + j] = x[i + j] - d * (float)qs[j];
+    }
+}
+
 #include "CQwenPanels.h"
 
 #endif
