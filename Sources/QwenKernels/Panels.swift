@@ -59,7 +59,8 @@ public enum Panels {
 
     /// Packs panels `panels` of a `rows` × `cols` matrix stored row-major at `weights` (`rowBytes`
     /// per row, GGUF block layout) into `dst`, which holds the whole packed matrix
-    /// (`panelBytes` per panel, panel after panel). Rows past `rows` in the last panel are zero.
+    /// (`panelBytes` per panel, panel after panel) and must be zero-filled (fresh anonymous
+    /// memory is): bits are OR-ed in, and rows past `rows` in the last panel stay zero.
     /// Works on 32-bit words: 4 columns of one row are one word of the panel.
     public static func pack(_ type: GGMLType, _ weights: UnsafeRawPointer, rowBytes: Int, rows: Int, cols: Int,
                             panels: Range<Int>, into dst: UnsafeMutableRawPointer) {
@@ -67,7 +68,6 @@ public enum Panels {
         let blocks = cols / l.columns, perPanel = blocks * l.bytes
         for p in panels {
             let panel = dst + p * perPanel
-            panel.initializeMemory(as: UInt8.self, repeating: 0, count: perPanel)
             for r in 0..<min(Self.rows, rows - p * Self.rows) {
                 let row = weights + (p * Self.rows + r) * rowBytes
                 for b in 0..<blocks {

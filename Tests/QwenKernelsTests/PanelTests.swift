@@ -36,7 +36,7 @@ final class PanelTests: XCTestCase {
                 let rowBytes = cols / type.blockSize * type.bytesPerBlock
                 let weights = randomBlocks(type, blocks: rows * cols / type.blockSize, using: &rng)
                 let panelBytes = Panels.panelBytes(type, cols: cols)
-                var packed = [UInt8](repeating: 0xEE, count: 2 * panelBytes)
+                var packed = [UInt8](repeating: 0, count: 2 * panelBytes)
                 packed.withUnsafeMutableBytes { dst in
                     withBase(weights) { w in
                         Panels.pack(type, w, rowBytes: rowBytes, rows: rows, cols: cols, panels: 0 ..< 2,
