@@ -2,7 +2,11 @@
 # Side-by-side speed comparison: llama.cpp's llama-bench vs `qwenkit bench`, same GGUF, same
 # threads, alternating A B A B. Run by hand, not in CI (it builds llama.cpp, minutes on 2 cores).
 #
-#   benchmarks/compare-llamacpp.sh [-m GGUF] [-t "1 2"] [-r 3] [-p 512] [-n 128] [-k 2]
+#   benchmarks/compare-llamacpp.sh [-m GGUF] [-t "1 2"] [-r 3] [-p 512] [-n 128] [-k 2] [-f 30]
+#
+# Time to first token (-f: prompt length, 0 to skip): one prompt of that many tokens processed
+# from an empty cache, logits of its last position included (both engines compute the output
+# head for the last token of a prompt batch), 5 repetitions: 1000 * f / (prompt tokens/s) ms.
 #
 # LLAMACPP_DIR=/path/to/third_party/llamacpp reuses a llama.cpp built by this script elsewhere
 # (another checkout) instead of building it again here.
@@ -14,11 +18,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 MODEL="${HOME}/.cache/qwenkit/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-THREADS="1 2"; REPS=3; PP=512; TG=128; ROUNDS=2; BUILD_ONLY=0
-while getopts "m:t:r:p:n:k:b" opt; do
+THREADS="1 2"; REPS=3; PP=512; TG=128; ROUNDS=2; BUILD_ONLY=0; FIRST=30
+while getopts "m:t:r:p:n:k:f:b" opt; do
   case $opt in
     m) MODEL=$OPTARG ;; t) THREADS=$OPTARG ;; r) REPS=$OPTARG ;; p) PP=$OPTARG ;; n) TG=$OPTARG ;;
-    k) ROUNDS=$OPTARG ;; b) BUILD_ONLY=1 ;; *) exit 2 ;;
+    k) ROUNDS=$OPTARG ;; f) FIRST=$OPTARG ;; b) BUILD_ONLY=1 ;; *) exit 2 ;;
   esac
 done
 
@@ -70,6 +74,15 @@ import json,sys
 j=json.load(sys.stdin)
 print("%.2f %.2f %.2f %.2f %d %.0f"%(j["pp"]["tokens_per_second"],j["pp"]["sd"],j["tg"]["tokens_per_second"],j["tg"]["sd"],j["peak_rss_bytes"],j["load_ms"]))'
 }
+# Time to first token in ms for a prompt of $FIRST tokens: "llama qwenkit".
+first_token() {
+  local t=$1 l q
+  l=$("$BENCH" -m "$MODEL" -p "$FIRST" -n 0 -t "$t" -r 5 -o json 2>/dev/null |
+      python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print("%.1f"%(1000*r["n_prompt"]/r["avg_ts"]))')
+  q=$("$QK" bench -m "$MODEL" -p "$FIRST" -n 0 -t "$t" -r 5 --json |
+      python3 -c 'import json,sys; j=json.load(sys.stdin)["pp"]; print("%.1f"%(1000*j["tokens"]/j["tokens_per_second"]))')
+  echo "$l $q"
+}
 # Peak RSS and load time of llama.cpp for one PP run (GNU time when installed).
 llama_rss() {
   local t=$1
@@ -91,6 +104,10 @@ for t in $THREADS; do
     qp+=("$a"); qt+=("$c")
   done
   lrss=$(llama_rss "$t")
+  if [[ $FIRST -gt 0 ]]; then
+    read -r a b <<<"$(first_token "$t")"
+    python3 -c 'import sys; t,f,a,b=sys.argv[1:]; print(f"threads {t}: time to first token ({f}-token prompt): llama.cpp {a} ms, qwenkit {b} ms, ratio {float(a)/float(b):.2f}x (llama.cpp / qwenkit)")' "$t" "$FIRST" "$a" "$b"
+  fi
   python3 - "$t" "${lp[*]}" "${lt[*]}" "${qp[*]}" "${qt[*]}" "$lrss" <<'PY'
 import sys, statistics as s
 t, lp, lt, qp, qt, lrss = sys.argv[1:]
