@@ -37,12 +37,14 @@ public final class LocalBrain: AgentBrain, @unchecked Sendable {
             let text = try model.renderPrompt(messages: messages, tools: tools.isEmpty ? nil : tools,
                                               enableThinking: model.supportsThinking ? enableThinking : nil)
             let startsInReasoning = text.hasSuffix("<think>\n")
+            var calls = RepeatedCallGuard(active: !tools.isEmpty)
             let result = try generator.generate(prompt: tokenizer.encode(text), options: options) { piece in
                 onText(piece)
-                return true
+                return calls.feed(piece)
             }
             let names = Set(tools.compactMap { $0["function"]?["name"]?.stringValue })
-            return Self.reply(from: result.text, offeredTools: names, startsInReasoning: startsInReasoning)
+            return Self.reply(from: calls.repeated ? calls.kept : result.text, offeredTools: names,
+                              startsInReasoning: startsInReasoning)
         }
     }
 
@@ -55,5 +57,60 @@ public final class LocalBrain: AgentBrain, @unchecked Sendable {
             return BrainReply(content: nil, toolCalls: [ToolCall(name: name, arguments: value["arguments"] ?? .object([]))])
         }
         return BrainReply(content: output.content, toolCalls: output.toolCalls)
+    }
+}
+
+/// Stops a reply made of bare JSON calls (`{"name": …, "arguments": …}` one after another, the
+/// way small models write them) at the first call that repeats an earlier one word for word: a
+/// small model can loop on the same calls until the token limit, and the cut-off last object
+/// would then make the whole reply unreadable as calls. What was written before the repeat is
+/// kept, so the distinct calls still run.
+struct RepeatedCallGuard {
+    private(set) var kept = ""
+    private(set) var repeated = false
+    private var active: Bool
+    private var text = ""
+    private var depth = 0, inString = false, escaped = false, objectStart: String.Index?
+    private var seen = Set<String>()
+
+    /// - Parameter active: false for replies that cannot be calls (no tools offered).
+    init(active: Bool) { self.active = active }
+
+    /// Takes the next piece of generated text; false to stop generating.
+    mutating func feed(_ piece: String) -> Bool {
+        guard active, !repeated else { return !repeated }
+        for character in piece {
+            text.append(character)
+            if depth == 0 && !inString {
+                if character == "{" {
+                    depth = 1
+                    objectStart = text.index(before: text.endIndex)
+                } else if !character.isWhitespace {
+                    active = false   // prose, tags or code: not a run of bare calls
+                    return true
+                }
+                continue
+            }
+            if inString {
+                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == "\"" { inString = false }
+                continue
+            }
+            switch character {
+            case "\"": inString = true
+            case "{", "[": depth += 1
+            case "}", "]":
+                depth -= 1
+                if depth == 0, let start = objectStart {
+                    let object = String(text[start...])
+                    if !seen.insert(object).inserted {
+                        repeated = true
+                        return false
+                    }
+                    kept = text
+                }
+            default: break
+            }
+        }
+        return true
     }
 }

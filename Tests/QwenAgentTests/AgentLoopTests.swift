@@ -1,5 +1,5 @@
 import Foundation
-import QwenAgent
+@testable import QwenAgent
 import QwenKit
 import XCTest
 
@@ -188,6 +188,34 @@ final class AgentLoopTests: XCTestCase {
                                       offeredTools: ["view_cart", "list_bookings"])
         XCTAssertEqual(tagged.toolCalls.map(\.name), ["view_cart", "list_bookings"])
         XCTAssertEqual(LocalBrain.reply(from: "Hello!", offeredTools: ["view_cart"]).content, "Hello!")
+    }
+
+    /// The default model's reply to en-cheapest-flight after its first search: the same four bare
+    /// calls over and over until the token limit, the last one cut off.
+    func testRepeatedBareCallsStopAtTheFirstRepeat() {
+        let call = { (date: Int) in #"{"name": "search_flights", "arguments": {"origin": "Hanoi", "date": "2026-12-\#(date)"}}"# }
+        let loop = (0..<4).flatMap { _ in [24, 25, 26, 21].map(call) }.joined(separator: " ") + #" {"name": "search_fl"#
+        var guardRail = RepeatedCallGuard(active: true)
+        var fed = ""
+        for piece in loop.split(separator: " ", omittingEmptySubsequences: false).map({ $0 + " " }) {
+            fed += piece
+            if !guardRail.feed(String(piece)) { break }
+        }
+        XCTAssertTrue(guardRail.repeated)
+        XCTAssertLessThan(fed.count, loop.count / 2, "generation stops at the first repeat")
+        let reply = LocalBrain.reply(from: guardRail.kept, offeredTools: ["search_flights"])
+        XCTAssertEqual(reply.toolCalls.map { $0.arguments["date"]?.stringValue }, ["2026-12-24", "2026-12-25", "2026-12-26", "2026-12-21"])
+
+        // Prose, tagged calls and a single call are never cut.
+        for text in ["Flight QK608 leaves at 21:30. {\"a\": 1} {\"a\": 1}",
+                     "<tool_call>\n\(call(24))\n</tool_call>\n<tool_call>\n\(call(24))\n</tool_call>",
+                     call(24)] {
+            var g = RepeatedCallGuard(active: true)
+            XCTAssertTrue(text.map { g.feed(String($0)) }.allSatisfy { $0 }, text)
+            XCTAssertFalse(g.repeated)
+        }
+        var inactive = RepeatedCallGuard(active: false)
+        XCTAssertTrue(inactive.feed(call(24) + " " + call(24)))
     }
 
     func testEndpointResponseParsing() throws {
