@@ -81,6 +81,14 @@ static inline void qk_prefetch(const void *p, long bytes) {
     for (long o = 0; o < bytes; o += 64) __builtin_prefetch((const char *)p + o, 0, 3);
 }
 
+/// A spin-wait hint (`pause`): lets the sibling hyper-thread run and saves power while a worker
+/// waits a few microseconds for the next job.
+static inline void qk_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 /// Adds a scalar into lane 0 (used by the scalar path).
 static inline qk_v8f qk_add0(qk_v8f acc, float v) { acc[0] += v; return acc; }
 
