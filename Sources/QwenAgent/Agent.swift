@@ -254,6 +254,17 @@ public actor Agent {
         guard problems.isEmpty else {
             return .done(.error("invalid arguments for \(call.name): " + problems.joined(separator: "; ")))
         }
+        for key in tool.groundedArguments {
+            guard let value = arguments[key]?.stringValue, !value.isEmpty else { continue }
+            let known = history.contains { message in
+                (message.role == "user" || message.role == "tool")
+                    && message.content?.range(of: value, options: .caseInsensitive) != nil
+            }
+            guard known else {
+                return .done(.error("\(key) \(value) appears in no search result and no message of this conversation: "
+                                    + "use one that a search returned or the user gave"))
+            }
+        }
         guard tool.sideEffect else { return .run(tool, arguments, confirmed: nil) }
         let request = ConfirmationRequest(tool: tool.name, arguments: arguments, description: tool.describe(arguments))
         let approved = await configuration.confirm(request)

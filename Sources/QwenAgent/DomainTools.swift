@@ -26,7 +26,7 @@ public enum DemoTools {
                       description: "Book a seat on a flight, by the flight_id from search_flights (e.g. QK123).",
                       parameters: schema(["flight_id": string("Flight id such as QK123"),
                                           "seat": string("Optional seat such as 12A")], required: ["flight_id"]),
-                      sideEffect: true,
+                      sideEffect: true, grounded: ["flight_id"],
                       describe: { store, a in
                           let id = a["flight_id"]?.stringValue ?? ""
                           let seat = a["seat"]?.stringValue.map { ", seat \($0)" } ?? ""
@@ -53,7 +53,7 @@ public enum DemoTools {
                                           "check_in": string("Date YYYY-MM-DD"),
                                           "nights": integer("Number of nights", minimum: 1)],
                                          required: ["hotel_id", "check_in", "nights"]),
-                      sideEffect: true,
+                      sideEffect: true, grounded: ["hotel_id"],
                       describe: { store, a in
                           let id = a["hotel_id"]?.stringValue ?? "", checkIn = a["check_in"]?.stringValue ?? ""
                           let nights = a["nights"]?.intValue ?? 1
@@ -89,7 +89,7 @@ public enum DemoTools {
                       description: "Put a quantity of a product (product_id from search_products) in the cart.",
                       parameters: schema(["product_id": string("Product id such as P0042"),
                                           "quantity": integer("How many", minimum: 1)], required: ["product_id", "quantity"]),
-                      sideEffect: true,
+                      sideEffect: true, grounded: ["product_id"],
                       describe: { store, a in
                           let id = a["product_id"]?.stringValue ?? "", quantity = a["quantity"]?.intValue ?? 1
                           return "Add \(quantity) × \(store.productSummary(id) ?? id) to the cart?"
@@ -128,17 +128,19 @@ struct StoreTool: AgentTool {
     let description: String
     let parameters: JSONValue
     let sideEffect: Bool
+    let groundedArguments: [String]
     var describeCall: (@Sendable (TravelStore, JSONValue) -> String)?
     let body: @Sendable (TravelStore, JSONValue) throws -> JSONValue
 
     init(store: TravelStore, name: String, description: String, parameters: JSONValue, sideEffect: Bool,
-         describe: (@Sendable (TravelStore, JSONValue) -> String)? = nil,
+         grounded: [String] = [], describe: (@Sendable (TravelStore, JSONValue) -> String)? = nil,
          body: @escaping @Sendable (TravelStore, JSONValue) throws -> JSONValue) {
         self.store = store
         self.name = name
         self.description = description
         self.parameters = parameters
         self.sideEffect = sideEffect
+        groundedArguments = grounded
         describeCall = describe
         self.body = body
     }

@@ -14,6 +14,11 @@ public protocol AgentTool: Sendable {
     var parameters: JSONValue { get }
     /// Whether a call changes the world (books, buys, writes), so it needs the user's yes.
     var sideEffect: Bool { get }
+    /// String arguments that must name something already in the conversation: an id the user
+    /// wrote or a tool returned (`flight_id` of `book_flight`). A value found nowhere is refused
+    /// before the user is asked, so the model cannot act on an id it made up or copied from an
+    /// example.
+    var groundedArguments: [String] { get }
     /// The call in plain words for the user, e.g. "Book flight QK123 Paris→Tokyo on 2026-12-20 for 612 EUR?".
     func describe(_ arguments: JSONValue) -> String
     /// Performs the call with arguments that already satisfy ``parameters``.
@@ -28,6 +33,9 @@ extension AgentTool {
                  ("function", .object([("name", .string(name)), ("description", .string(description)),
                                        ("parameters", parameters)]))])
     }
+
+    /// None by default.
+    public var groundedArguments: [String] { [] }
 
     /// A generic sentence: the tool's name and its arguments.
     public func describe(_ arguments: JSONValue) -> String {

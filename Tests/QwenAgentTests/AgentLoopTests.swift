@@ -100,6 +100,28 @@ final class AgentLoopTests: XCTestCase {
         XCTAssertEqual(try store.query("SELECT * FROM cart_items").count, 0)
     }
 
+    /// An id the model made up (or copied from a tool's example) is refused before the user is
+    /// asked; one a search returned, or the user wrote, in any case, goes to the confirmation.
+    func testSideEffectsNeedIdsFromTheConversation() async throws {
+        let store = try TravelStore()
+        let found = try XCTUnwrap(store.searchFlights(origin: "Paris", destination: "Tokyo", date: nil)["flights"]?
+            .arrayValue?.first?["flight_id"]?.stringValue)
+        let (agent, brain, recorder) = makeAgent([
+            BrainReply(content: nil, toolCalls: [call("book_flight", ["flight_id": "QK123"])]),
+            BrainReply(content: nil, toolCalls: [call("search_flights", ["origin": "Paris", "destination": "Tokyo"])]),
+            BrainReply(content: nil, toolCalls: [call("book_flight", ["flight_id": .string(found)])]),
+            BrainReply(content: nil, toolCalls: [call("add_to_cart", ["product_id": "p0007", "quantity": 1])]),
+            BrainReply(content: "Done."),
+        ], store: store)
+        _ = try await agent.send("Fly me from Paris to Tokyo, and put P0007 in my cart")
+        let seen = brain.seen
+        XCTAssertTrue(seen[1].last?.content?.contains("flight_id QK123 appears in no search result") == true,
+                      seen[1].last?.content ?? "")
+        XCTAssertEqual(recorder.asked.map(\.tool), ["book_flight", "add_to_cart"])
+        XCTAssertEqual(recorder.asked.first?.arguments["flight_id"]?.stringValue, found)
+        XCTAssertEqual(try store.query("SELECT flight_id FROM bookings").count, 1)
+    }
+
     func testStepLimit() async throws {
         let store = try TravelStore()
         let looping = Array(repeating: BrainReply(content: nil, toolCalls: [call("view_cart", [:])]), count: 10)
