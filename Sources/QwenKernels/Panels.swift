@@ -32,8 +32,9 @@ public enum Panels {
         cols / 32 * (type == .q8_0 ? Int(QK_ACT3_BYTES) : activationBlockBytes)
     }
 
-    /// The most tokens one kernel call takes for weights of `type`.
-    public static func maxTileTokens(_ type: GGMLType) -> Int { type == .q8_0 ? 4 : 8 }
+    /// The most tokens one kernel call takes (tiles of 6 or 8 spill registers: no faster on one
+    /// thread, slower on two).
+    public static let maxTileTokens = 4
 
     /// What the weight format subtracts from its unsigned stored values (the kernels' seed).
     static func offset(_ type: GGMLType) -> Int32 {
@@ -175,30 +176,28 @@ public enum Panels {
     }
 
     /// `out[t * outStride + r]` = panel row r · token t for r < rows (1...16) and t < tokens
-    /// (1...``maxTileTokens(_:)``; tiles of 1, 2, 4 or 8 tokens, the rest computed on duplicates
-    /// and not stored).
+    /// (1...``maxTileTokens``; tiles of 1, 2 or 4 tokens, the rest computed on duplicates and not
+    /// stored).
     /// `prefetch` > 0 prefetches the weights that many bytes ahead (decode). Fast C micro-kernel.
     @inline(__always)
     public static func gemm(_ type: GGMLType, _ panel: UnsafeRawPointer, rows: Int, _ a: UnsafeRawPointer,
                             aStride: Int, tokens: Int, cols: Int, _ out: UnsafeMutablePointer<Float>,
                             outStride: Int, prefetch: Int = 0) {
+        precondition(tokens >= 1 && tokens <= maxTileTokens && rows >= 1 && rows <= Self.rows, "Panels.gemm: tile too large")
         let r = Int32(rows), n = Int32(tokens), blocks = Int32(cols / 32)
         switch (type, tokens) {
         case (.q8_0, 1): qk_panel_q8_0_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q8_0, 2): qk_panel_q8_0_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q8_0, 3...4): qk_panel_q8_0_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q8_0, _): qk_panel_q8_0_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q5_0, 1): qk_panel_q5_0_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q5_0, 2): qk_panel_q5_0_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q5_0, 3...4): qk_panel_q5_0_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q5_0, _): qk_panel_q5_0_x8(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q5_0, _): qk_panel_q5_0_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q4_K, 1): qk_panel_q4_K_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q4_K, 2): qk_panel_q4_K_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q4_K, 3...4): qk_panel_q4_K_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q4_K, _): qk_panel_q4_K_x8(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q4_K, _): qk_panel_q4_K_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q6_K, 1): qk_panel_q6_K_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         case (.q6_K, 2): qk_panel_q6_K_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q6_K, 3...4): qk_panel_q6_K_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q6_K, _): qk_panel_q6_K_x8(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
+        case (.q6_K, _): qk_panel_q6_K_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
         default: preconditionFailure("Panels.gemm: \(type) has no panel kernel")
         }
     }

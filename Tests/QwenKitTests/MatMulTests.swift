@@ -109,8 +109,8 @@ final class MatMulTests: XCTestCase {
             check(.q5_0, rows: 37, cols: 128, tokens: 7, threads: threads, packed: true)    // partial panel, 4+2+1 tiles
             check(.q5_0, rows: 70, cols: 896, tokens: 70, threads: threads, packed: true)   // several token blocks
             check(.q4_K, rows: 21, cols: 512, tokens: 13, threads: threads, packed: true)
-            check(.q6_K, rows: 16, cols: 4864, tokens: 30, threads: threads, packed: true)  // wide: 8-token blocks
-            check(.q8_0, rows: 40, cols: 96, tokens: 9, threads: threads, packed: true)     // three parts, 4-token tiles
+            check(.q6_K, rows: 16, cols: 4864, tokens: 30, threads: threads, packed: true)  // wide: 12-token blocks
+            check(.q8_0, rows: 40, cols: 96, tokens: 9, threads: threads, packed: true)     // three parts
         }
     }
 }

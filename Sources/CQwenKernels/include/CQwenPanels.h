@@ -6,7 +6,7 @@
 // broadcast straight from memory. A block of 32 weights then costs 16 `vpdpbusd` (8 for the
 // high activation part, 8 for the low) and ~6 instructions to apply its scales, for 16 rows at
 // once, where a row-by-row kernel spends ~6 instructions of scale work per row. The weight bytes
-// are unpacked once per panel block and reused for every token of the tile.
+// are unpacked once per panel block and reused for every token of the tile (up to 4).
 //
 // Activation layout, per token, per block of 32 values, QK_ACT_BYTES = 80 bytes:
 //   [hi: 32 x i8][lo: 32 x i8][e: f32][es: f32][c: i32][c0: i32]
@@ -156,7 +156,8 @@ static inline __attribute__((always_inline)) __m512i qk_panel_chunk(const uint8_
     }
 #endif
 
-/// out[t * outStride + r] = panel row r · token t, for r < rows (1...16) and t < nt (1...NT).
+/// out[t * outStride + r] = panel row r · token t, for r < rows (1...16) and t < nt (1...NT, NT <= 4:
+/// tiles of 6 and 8 tokens measured no faster on one thread and 5% slower on two, from spills).
 /// `panel`: one panel's blocks (`blocks` blocks of 32 columns) in TYPE's layout; token t's
 /// activations at `act + t * aStride`. `prefetch` > 0: prefetch the weights that many bytes ahead
 /// (decode streams them from memory).
@@ -165,9 +166,9 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
                         float *out, long outStride, long prefetch, const int TYPE, const int NT) {
 #if QK_HAS_PANELS
     const long actBytes = TYPE == QK_PANEL_Q8_0 ? QK_ACT3_BYTES : QK_ACT_BYTES;
-    const uint8_t *at0[8];
+    const uint8_t *at0[4];
     for (int t = 0; t < NT; ++t) at0[t] = (const uint8_t *)act + (t < nt ? t : nt - 1) * aStride;
-    __m512 acc[8];
+    __m512 acc[4];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     const int superBlock = TYPE == QK_PANEL_Q4_K || TYPE == QK_PANEL_Q6_K;
     const long blockBytes = TYPE == QK_PANEL_Q8_0 ? 544 : (TYPE == QK_PANEL_Q5_0 ? 352 : (TYPE == QK_PANEL_Q4_K ? 2368 : 3360));
@@ -180,13 +181,13 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
             for (long i = 0; i < blockBytes; i += 64) _mm_prefetch((const char *)(sb + prefetch + i), _MM_HINT_T0);
         if (!superBlock || j == 0) dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sb));
         if (TYPE == QK_PANEL_Q4_K && j == 0) dminv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 32)));
-        const uint8_t *a[8];
+        const uint8_t *a[4];
         for (int t = 0; t < NT; ++t) a[t] = at0[t] + (long)b * actBytes;
         const uint8_t *nib = TYPE == QK_PANEL_Q8_0 ? sb
                            : TYPE == QK_PANEL_Q5_0 ? sb + 96
                            : TYPE == QK_PANEL_Q4_K ? sb + 320 + 256 * j
                            : sb + 288 + 256 * j;
-        __m512i hacc[8], lacc[8], macc[8];
+        __m512i hacc[4], lacc[4], macc[4];
         for (int t = 0; t < NT; ++t) {
             hacc[t] = _mm512_setzero_si512(); lacc[t] = _mm512_setzero_si512(); macc[t] = _mm512_setzero_si512();
         }
@@ -283,15 +284,12 @@ QK_PANEL_KERNEL(qk_panel_q8_0_x4, QK_PANEL_Q8_0, 4)
 QK_PANEL_KERNEL(qk_panel_q5_0_x1, QK_PANEL_Q5_0, 1)
 QK_PANEL_KERNEL(qk_panel_q5_0_x2, QK_PANEL_Q5_0, 2)
 QK_PANEL_KERNEL(qk_panel_q5_0_x4, QK_PANEL_Q5_0, 4)
-QK_PANEL_KERNEL(qk_panel_q5_0_x8, QK_PANEL_Q5_0, 8)
 QK_PANEL_KERNEL(qk_panel_q4_K_x1, QK_PANEL_Q4_K, 1)
 QK_PANEL_KERNEL(qk_panel_q4_K_x2, QK_PANEL_Q4_K, 2)
 QK_PANEL_KERNEL(qk_panel_q4_K_x4, QK_PANEL_Q4_K, 4)
-QK_PANEL_KERNEL(qk_panel_q4_K_x8, QK_PANEL_Q4_K, 8)
 QK_PANEL_KERNEL(qk_panel_q6_K_x1, QK_PANEL_Q6_K, 1)
 QK_PANEL_KERNEL(qk_panel_q6_K_x2, QK_PANEL_Q6_K, 2)
 QK_PANEL_KERNEL(qk_panel_q6_K_x4, QK_PANEL_Q6_K, 4)
-QK_PANEL_KERNEL(qk_panel_q6_K_x8, QK_PANEL_Q6_K, 8)
 #undef QK_PANEL_KERNEL
 
 #endif

@@ -171,7 +171,7 @@ private func matmulQuantized(_ w: WeightMatrix, _ act: GGMLType, _ x: UnsafePoin
 
 /// Panel-packed weights (Q8_0, Q5_0, Q4_K, Q6_K), any number of tokens: quantize each token once
 /// into split activations (~16-bit, ``Panels``), then run the 16-row panel micro-kernel over
-/// blocks of tokens (tiles of 8, 4, 2 or 1 tokens per call), so a worker's panels are read once
+/// blocks of tokens (tiles of 4, 2 or 1 tokens per call), so a worker's panels are read once
 /// per token block and the block's activations stay in cache. One token (decode) streams each
 /// panel once, prefetched ahead.
 private func matmulPanels(_ w: WeightMatrix, _ panels: UnsafeRawPointer, _ x: UnsafePointer<Float>, n: Int,
@@ -188,10 +188,10 @@ private func matmulPanels(_ w: WeightMatrix, _ panels: UnsafeRawPointer, _ x: Un
             }
         }
     }
-    // Tokens per cache block: their activations within ~256 KB (L2), in whole tiles of 8.
-    let blockTokens = max(8, min(64, (256 << 10) / stride / 8 * 8))
+    // Tokens per cache block: their activations within ~256 KB (L2), in whole tiles of 4.
+    let blockTokens = max(4, min(64, (256 << 10) / stride / 4 * 4))
     let panelCount = (w.rows + Panels.rows - 1) / Panels.rows
-    let prefetch = n == 1 ? MatMul.prefetchBytes : 0, tile = Panels.maxTileTokens(w.type)
+    let prefetch = n == 1 ? MatMul.prefetchBytes : 0
     parallel(threads) { worker in
         let y = ys.pointer, a = UnsafeRawPointer(act.pointer)
         let mine = slice(panelCount, worker: worker, of: threads)
@@ -202,7 +202,7 @@ private func matmulPanels(_ w: WeightMatrix, _ panels: UnsafeRawPointer, _ x: Un
                 let r = p * Panels.rows, rows = min(Panels.rows, w.rows - r)
                 var t = t0
                 while t < t1 {
-                    let left = min(t1 - t, tile), nt = left >= 8 ? 8 : (left >= 4 ? 4 : (left >= 2 ? 2 : 1))
+                    let left = t1 - t, nt = left >= 4 ? 4 : (left >= 2 ? 2 : 1)
                     Panels.gemm(w.type, packed.pointer + p * w.panelBytes, rows: rows, a + t * stride, aStride: stride,
                                 tokens: nt, cols: cols, y + t * w.rows + r, outStride: w.rows, prefetch: prefetch)
                     t += nt
