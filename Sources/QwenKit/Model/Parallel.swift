@@ -41,7 +41,8 @@ final class WorkerPool: @unchecked Sendable {
     private let condition = NSCondition()
     /// The current job; written by the caller before `generation` is bumped, read by helpers after.
     private var job: (@Sendable (Int) -> Void)?
-    private var jobThreads = 0
+    /// Iterations of the current job (atomic: a late helper may read it while the next job is set up).
+    private let jobThreads = Atomic<Int>(0)
     /// Helper threads started so far (worker indices 1...helpers). Only the caller holding `busy` touches it.
     private var helpers = 0
 
@@ -62,7 +63,7 @@ final class WorkerPool: @unchecked Sendable {
         }
         do {
             job = body
-            jobThreads = threads
+            jobThreads.store(threads, ordering: .relaxed)
             completed.store(0, ordering: .sequentiallyConsistent)
             next.store(0, ordering: .sequentiallyConsistent)
             generation.add(1, ordering: .sequentiallyConsistent)
@@ -110,7 +111,7 @@ final class WorkerPool: @unchecked Sendable {
     private func work() {
         while true {
             let i = next.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue
-            guard i < jobThreads, let job else { return }
+            guard i < jobThreads.load(ordering: .relaxed), let job else { return }
             job(i)
             completed.add(1, ordering: .releasing)
         }
