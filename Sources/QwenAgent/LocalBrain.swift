@@ -66,11 +66,14 @@ public final class LocalBrain: AgentBrain, @unchecked Sendable {
 /// would then make the whole reply unreadable as calls. What was written before the repeat is
 /// kept, so the distinct calls still run.
 struct RepeatedCallGuard {
-    private(set) var kept = ""
     private(set) var repeated = false
+    /// The text up to the end of the last call that was not a repeat.
+    var kept: String { String(decoding: text.utf8.prefix(keptEnd), as: UTF8.self) }
     private var active: Bool
     private var text = ""
-    private var depth = 0, inString = false, escaped = false, objectStart: String.Index?
+    /// UTF-8 offsets into `text` (they stay valid as text is appended; indices need not).
+    private var keptEnd = 0, objectStart = 0
+    private var depth = 0, inString = false, escaped = false
     private var seen = Set<String>()
 
     /// - Parameter active: false for replies that cannot be calls (no tools offered).
@@ -84,7 +87,7 @@ struct RepeatedCallGuard {
             if depth == 0 && !inString {
                 if character == "{" {
                     depth = 1
-                    objectStart = text.index(before: text.endIndex)
+                    objectStart = text.utf8.count - 1
                 } else if !character.isWhitespace {
                     active = false   // prose, tags or code: not a run of bare calls
                     return true
@@ -100,13 +103,13 @@ struct RepeatedCallGuard {
             case "{", "[": depth += 1
             case "}", "]":
                 depth -= 1
-                if depth == 0, let start = objectStart {
-                    let object = String(text[start...])
+                if depth == 0 {
+                    let object = String(decoding: text.utf8.dropFirst(objectStart), as: UTF8.self)
                     if !seen.insert(object).inserted {
                         repeated = true
                         return false
                     }
-                    kept = text
+                    keptEnd = text.utf8.count
                 }
             default: break
             }

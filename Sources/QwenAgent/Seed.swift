@@ -1,17 +1,9 @@
 import Foundation
+import QwenKit
 
-/// SplitMix64: a tiny PRNG whose sequence is fixed by its seed on every platform, so the seeded
-/// database is byte-for-byte the same everywhere.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The seeded database draws from SplitMix64, whose sequence is fixed by its seed on every
+/// platform, so the database is byte-for-byte the same everywhere.
+extension SplitMix64 {
     /// A uniform integer in `range`, by integer arithmetic only (no floating point, no stdlib algorithm
     /// that could change between releases).
     mutating func int(_ range: ClosedRange<Int>) -> Int {

@@ -20,6 +20,9 @@ public enum Panels {
         available && layout(type) != nil
     }
 
+    /// Panels of a matrix with `rows` rows (the last one may be partial).
+    public static func panelCount(rows: Int) -> Int { (rows + Self.rows - 1) / Self.rows }
+
     /// Bytes of one panel of a matrix with `cols` columns (a whole number of `type`'s blocks).
     public static func panelBytes(_ type: GGMLType, cols: Int) -> Int {
         guard let l = layout(type) else { return 0 }

@@ -44,6 +44,22 @@ public struct SamplingParameters: Sendable, Equatable {
     public static let greedy = SamplingParameters(temperature: 0, topK: 0, topP: 1, minP: 0)
 }
 
+/// SplitMix64 (Steele, Lea & Flood): a tiny generator whose sequence is fixed by its seed on every
+/// platform. Seeds ``Xoshiro256StarStar``, the agent's demo database and test data.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
 /// xoshiro256** (Blackman & Vigna), seeded through SplitMix64 so that any 64-bit seed, zero
 /// included, gives a well-mixed non-zero state. Small, fast and reproducible across platforms,
 /// which `SystemRandomNumberGenerator` is not.
@@ -51,18 +67,11 @@ public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable {
     private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
     public init(seed: UInt64) {
-        var x = seed
-        func splitMix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s0 = splitMix()
-        s1 = splitMix()
-        s2 = splitMix()
-        s3 = splitMix()
+        var mix = SplitMix64(seed: seed)
+        s0 = mix.next()
+        s1 = mix.next()
+        s2 = mix.next()
+        s3 = mix.next()
     }
 
     public mutating func next() -> UInt64 {

@@ -66,12 +66,7 @@ struct AgentCommand: AsyncParsableCommand {
             return
         }
         let interactive = isatty(STDIN_FILENO) != 0
-        while true {
-            if interactive { write("> ") }
-            guard let line = readLine(strippingNewline: true) else { break }
-            let input = line.trimmingCharacters(in: .whitespaces)
-            if input.isEmpty { continue }
-            if input == "/exit" || input == "/quit" { break }
+        while let (_, input) = readSessionLine(interactive: interactive) {
             if input == "/reset" {
                 await agent.reset()
                 log("conversation cleared")

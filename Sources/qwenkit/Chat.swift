@@ -20,12 +20,7 @@ struct Chat: ParsableCommand {
         var system = self.system
         var history: [ChatMessage] = []
         let interactive = isatty(STDIN_FILENO) != 0
-        while true {
-            if interactive { write("> ") }
-            guard let line = readLine(strippingNewline: true) else { break }
-            let input = line.trimmingCharacters(in: .whitespaces)
-            if input.isEmpty { continue }
-            if input == "/exit" || input == "/quit" { break }
+        while let (line, input) = readSessionLine(interactive: interactive) {
             if input == "/reset" {
                 history.removeAll()
                 log("conversation cleared")

@@ -119,6 +119,19 @@ func write(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
 }
 
+/// The next line of an interactive session (prompting with "> " on a terminal): `line` as typed,
+/// `command` trimmed. Blank lines are skipped; nil at the end of input or on /exit or /quit.
+func readSessionLine(interactive: Bool) -> (line: String, command: String)? {
+    while true {
+        if interactive { write("> ") }
+        guard let line = readLine(strippingNewline: true) else { return nil }
+        let command = line.trimmingCharacters(in: .whitespaces)
+        if command.isEmpty { continue }
+        if command == "/exit" || command == "/quit" { return nil }
+        return (line, command)
+    }
+}
+
 /// Reads all of standard input as UTF-8.
 func readStandardInput() -> String {
     String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)

@@ -1,19 +1,6 @@
 import XCTest
 import QwenKernels
 
-/// SplitMix64: small, seeded, reproducible.
-private struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 private let integerTypes: [GGMLType] = [.q4_K, .q6_K, .q5_0, .q8_0, .q5_K, .q4_0, .q2_K, .q3_K, .q4_1, .q5_1]
 
 // MARK: - Test-local scalar dequantizers, written from ggml's dequantize_row_* formulas.
@@ -173,7 +160,7 @@ private func f16Fields(_ t: GGMLType) -> [Int] {
     }
 }
 
-private func randomWeights(_ t: GGMLType, blocks: Int, rng: inout SeededRNG, allOnes: Bool = false) -> [UInt8] {
+private func randomWeights(_ t: GGMLType, blocks: Int, rng: inout SeededGenerator, allOnes: Bool = false) -> [UInt8] {
     var bytes = (0..<(blocks * t.bytesPerBlock)).map { _ in allOnes ? UInt8(0xFF) : UInt8.random(in: 0...255, using: &rng) }
     for i in 0..<blocks {
         for (k, o) in f16Fields(t).enumerated() {
@@ -188,7 +175,7 @@ private func randomWeights(_ t: GGMLType, blocks: Int, rng: inout SeededRNG, all
     return bytes
 }
 
-private func randomActivations(count: Int, rng: inout SeededRNG, saturate: Bool = false) -> [Float] {
+private func randomActivations(count: Int, rng: inout SeededGenerator, saturate: Bool = false) -> [Float] {
     (0..<count).map { _ in
         if saturate { return Bool.random(using: &rng) ? 1.5 : -1.5 }
         // Mixed magnitudes, like real activations (a few large outliers).
@@ -221,7 +208,7 @@ final class QuantizedDotTests: XCTestCase {
 
     /// Runs body(weights, activations, count) for every integer type on a few random shapes.
     private func forEachCase(_ body: (GGMLType, [UInt8], [UInt8], Int, String) -> Void) {
-        var rng = SeededRNG(seed: 0x5EED_0001)
+        var rng = SeededGenerator(seed: 0x5EED_0001)
         for t in integerTypes {
             let act = activationType(for: t)!
             // Odd block counts exercise the loop tail.
@@ -268,7 +255,7 @@ final class QuantizedDotTests: XCTestCase {
     }
 
     func testQuantizeRoundTrip() {
-        var rng = SeededRNG(seed: 0x5EED_0002)
+        var rng = SeededGenerator(seed: 0x5EED_0002)
         for t in [GGMLType.q8_0, .q8_1, .q8_K] {
             for _ in 0..<4 {
                 let count = 4 * 256
@@ -329,7 +316,7 @@ final class QuantizedDotTests: XCTestCase {
 
 final class QuantizedDotRowsTests: XCTestCase {
     func testRowsMatchSingleRowDots() {
-        var rng = SeededRNG(seed: 0x5EED_0003)
+        var rng = SeededGenerator(seed: 0x5EED_0003)
         for t in integerTypes {
             let act = activationType(for: t)!
             let count = 2 * 256

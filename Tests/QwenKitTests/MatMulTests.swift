@@ -9,7 +9,7 @@ import QwenKernels
 final class MatMulTests: XCTestCase {
     /// Random blocks of `type` with small, finite f16 scales.
     private func randomRows(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) -> [UInt8] {
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)
         let rowBytes = type.rowBytes(count: cols) ?? 0
         var bytes = (0..<(rows * rowBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let blocks = rows * cols / type.blockSize
@@ -28,7 +28,7 @@ final class MatMulTests: XCTestCase {
 
     private func check(_ type: GGMLType, rows: Int, cols: Int, tokens: Int, threads: Int, packed: Bool = false) {
         let weights = randomRows(type, rows: rows, cols: cols, seed: UInt64(rows * 31 + cols))
-        var rng = SplitMix(7)
+        var rng = SplitMix64(seed: 7)
         let x = (0..<(tokens * cols)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 500 }
         var batched = [Float](repeating: 0, count: tokens * rows)
         var single = [Float](repeating: 0, count: tokens * rows)
@@ -36,7 +36,7 @@ final class MatMulTests: XCTestCase {
         var reference = [Double](repeating: 0, count: tokens * rows), magnitude = reference
         var row = [Float](repeating: 0, count: cols)
         let scratch = MatMulScratch(tokens: tokens, width: cols, threads: threads)
-        let panelBytes = Panels.panelBytes(type, cols: cols), panelCount = (rows + Panels.rows - 1) / Panels.rows
+        let panelBytes = Panels.panelBytes(type, cols: cols), panelCount = Panels.panelCount(rows: rows)
         let panelStorage = max(1, packed ? panelCount * panelBytes : 1)
         let panels = UnsafeMutableRawPointer.allocate(byteCount: panelStorage, alignment: 64)
         panels.initializeMemory(as: UInt8.self, repeating: 0, count: panelStorage)   // pack ORs bits into zeros
@@ -48,7 +48,6 @@ final class MatMulTests: XCTestCase {
                 Panels.pack(type, base, rowBytes: matrix.rowBytes, rows: rows, cols: cols, panels: 0..<panelCount,
                             into: panels)
                 matrix.panels = UnsafeRawPointer(panels)
-                matrix.panelBytes = panelBytes
             }
             for r in 0..<rows {
                 row.withUnsafeMutableBufferPointer { dequantize(type, matrix.row(r), $0.baseAddress.unsafelyUnwrapped, count: cols) }
@@ -115,14 +114,3 @@ final class MatMulTests: XCTestCase {
     }
 }
 
-private struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -143,17 +143,6 @@ static inline __attribute__((always_inline)) __m512i qk_panel_chunk(const uint8_
     const __m512i n = (c & 1) ? _mm512_and_si512(_mm512_srli_epi16(v, 4), low4) : _mm512_and_si512(v, low4);
     return n;
 }
-
-/// Float accumulators `acc[t]` += the 32-column panel block at `p` (nibbles or Q8_0 bytes) times
-/// token t's activation block `a[t]`; scales applied by the caller's TYPE-specific step below.
-#define QK_DOT_CHUNK(q, c, NT, hacc, lacc, a)                                                                     \
-    for (int t = 0; t < NT; ++t) {                                                                                 \
-        int32_t hh, ll;                                                                                            \
-        memcpy(&hh, (a)[t] + 4 * (c), 4);                                                                          \
-        memcpy(&ll, (a)[t] + 32 + 4 * (c), 4);                                                                     \
-        (hacc)[t] = _mm512_dpbusd_epi32((hacc)[t], (q), _mm512_set1_epi32(hh));                                    \
-        (lacc)[t] = _mm512_dpbusd_epi32((lacc)[t], (q), _mm512_set1_epi32(ll));                                    \
-    }
 #endif
 
 /// out[t * outStride + r] = panel row r · token t, for r < rows (1...16) and t < nt (1...NT, NT <= 4:
@@ -205,17 +194,19 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
                                     : i == 2 ? hb : _mm512_srli_epi16(hb, 2);
                     q = _mm512_ternarylogic_epi32(q, s, _mm512_set1_epi8(0x30), 0xF8);   // q | (s & 0x30)
                 }
-                if (TYPE == QK_PANEL_Q8_0) {
-                    // Three parts: hi, mid (at 32), lo (at 64).
-                    for (int t = 0; t < NT; ++t) {
-                        int32_t hh, mm, ll;
-                        memcpy(&hh, a[t] + 4 * c, 4); memcpy(&mm, a[t] + 32 + 4 * c, 4); memcpy(&ll, a[t] + 64 + 4 * c, 4);
-                        hacc[t] = _mm512_dpbusd_epi32(hacc[t], q, _mm512_set1_epi32(hh));
+                // Token t's 4 activation bytes of this chunk, broadcast: hi at 0, then lo at 32
+                // (two parts) or mid at 32 and lo at 64 (Q8_0's three).
+                for (int t = 0; t < NT; ++t) {
+                    int32_t hh, ll;
+                    memcpy(&hh, a[t] + 4 * c, 4);
+                    memcpy(&ll, a[t] + (TYPE == QK_PANEL_Q8_0 ? 64 : 32) + 4 * c, 4);
+                    hacc[t] = _mm512_dpbusd_epi32(hacc[t], q, _mm512_set1_epi32(hh));
+                    lacc[t] = _mm512_dpbusd_epi32(lacc[t], q, _mm512_set1_epi32(ll));
+                    if (TYPE == QK_PANEL_Q8_0) {
+                        int32_t mm;
+                        memcpy(&mm, a[t] + 32 + 4 * c, 4);
                         macc[t] = _mm512_dpbusd_epi32(macc[t], q, _mm512_set1_epi32(mm));
-                        lacc[t] = _mm512_dpbusd_epi32(lacc[t], q, _mm512_set1_epi32(ll));
                     }
-                } else {
-                    QK_DOT_CHUNK(q, c, NT, hacc, lacc, a)
                 }
             }
             if (TYPE == QK_PANEL_Q6_K) {

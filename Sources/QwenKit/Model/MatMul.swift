@@ -43,9 +43,7 @@ enum MatMul {
     /// Integer prefill: weight rows and tokens per cache block (64 rows of 896 Q5_0 weights are
     /// 39 KB; 64 tokens of 896 Q8_0 activations are 61 KB).
     static let blockRows = 32
-    /// Decode: how far ahead of the row being read the weights are prefetched (rows of the Q5_0
-    /// kernel; bytes of the float path).
-    static let prefetchRows = 8
+    /// Decode: how many bytes ahead of the row being read the weights are prefetched.
     static let prefetchBytes = 4096
     static let blockTokens = 64
 
@@ -190,7 +188,7 @@ private func matmulPanels(_ w: WeightMatrix, _ panels: UnsafeRawPointer, _ x: Un
     }
     // Tokens per cache block: their activations within ~256 KB (L2), in whole tiles of 4.
     let blockTokens = max(4, min(64, (256 << 10) / stride / 4 * 4))
-    let panelCount = (w.rows + Panels.rows - 1) / Panels.rows
+    let panelCount = Panels.panelCount(rows: w.rows), panelBytes = Panels.panelBytes(w.type, cols: cols)
     let prefetch = n == 1 ? MatMul.prefetchBytes : 0
     parallel(threads) { worker in
         let y = ys.pointer, a = UnsafeRawPointer(act.pointer)
@@ -203,7 +201,7 @@ private func matmulPanels(_ w: WeightMatrix, _ panels: UnsafeRawPointer, _ x: Un
                 var t = t0
                 while t < t1 {
                     let left = t1 - t, nt = left >= 4 ? 4 : (left >= 2 ? 2 : 1)
-                    Panels.gemm(w.type, packed.pointer + p * w.panelBytes, rows: rows, a + t * stride, aStride: stride,
+                    Panels.gemm(w.type, packed.pointer + p * panelBytes, rows: rows, a + t * stride, aStride: stride,
                                 tokens: nt, cols: cols, y + t * w.rows + r, outStride: w.rows, prefetch: prefetch)
                     t += nt
                 }

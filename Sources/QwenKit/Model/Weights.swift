@@ -15,9 +15,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let data: UnsafeRawPointer
     public let rowBytes: Int
     /// The same weights repacked into panels of 16 rows for the panel kernels (``Panels``), when
-    /// the model was packed at load time; `panelBytes` per panel.
+    /// the model was packed at load time.
     public internal(set) var panels: UnsafeRawPointer? = nil
-    public internal(set) var panelBytes = 0
 
     /// The first byte of row `r`.
     @inline(__always)
@@ -287,7 +286,7 @@ extension ModelWeights {
     mutating func packPanels(file: MappedFile, threads: Int) {
         var total = 0
         forEachDenseMatrix { w in
-            if Panels.supports(w.type) { total += (w.rows + Panels.rows - 1) / Panels.rows * Panels.panelBytes(w.type, cols: w.cols) }
+            if Panels.supports(w.type) { total += Panels.panelCount(rows: w.rows) * Panels.panelBytes(w.type, cols: w.cols) }
         }
         guard total > 0 else { return }
         let storage = PanelStorage(size: total)
@@ -296,7 +295,7 @@ extension ModelWeights {
         var offset = 0
         forEachDenseMatrix { w in
             guard Panels.supports(w.type) else { return }
-            let panelBytes = Panels.panelBytes(w.type, cols: w.cols), count = (w.rows + Panels.rows - 1) / Panels.rows
+            let panelBytes = Panels.panelBytes(w.type, cols: w.cols), count = Panels.panelCount(rows: w.rows)
             let dst = SendableRawPointer(base + offset), matrix = w
             // Where the matrix lies in the file, to release its pages (nil: not in this file).
             let inFile = fileBase.map { matrix.data - $0 }
@@ -316,7 +315,6 @@ extension ModelWeights {
                 }
             }
             w.panels = UnsafeRawPointer(base + offset)
-            w.panelBytes = panelBytes
             offset += count * panelBytes
         }
         panelStorage = storage
