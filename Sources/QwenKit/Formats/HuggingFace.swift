@@ -94,16 +94,25 @@ extension ModelConfig {
     /// Hugging Face `architectures` entries → the engine's architecture names.
     static let huggingFaceArchitectures = [
         "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3", "Qwen3MoeForCausalLM": "qwen3moe",
+        "Qwen3_5ForConditionalGeneration": "qwen35", "Qwen3_5ForCausalLM": "qwen35",
+        "Qwen3_5MoeForConditionalGeneration": "qwen35moe", "Qwen3_5MoeForCausalLM": "qwen35moe",
     ]
 
     /// Reads a Hugging Face `config.json`, checking each value is sane before it sizes anything.
     init(huggingFace file: JSONFile) throws(ModelFileError) {
-        let root = file.root
-        guard let names = file.value("architectures", in: root) else { throw file.invalid("architectures", "missing") }
+        guard let names = file.value("architectures", in: file.root) else { throw file.invalid("architectures", "missing") }
         guard let list = names.arrayValue, let first = list.first?.stringValue else {
             throw file.invalid("architectures", "expected a list of class names")
         }
         guard let arch = Self.huggingFaceArchitectures[first] else { throw .unsupportedArchitecture(first) }
+        let hybrid = Self.isHybrid(arch)
+        // Qwen3.5 releases are multimodal: the text model's fields sit in `text_config`
+        // (fine-tunes may write them flat, at the top level).
+        var root = file.root
+        if hybrid, let text = file.value("text_config", in: file.root) {
+            guard text.objectValue != nil else { throw file.invalid("text_config", "expected an object") }
+            root = text
+        }
         func integer(_ key: String, _ range: ClosedRange<Int>, default fallback: Int? = nil) throws(ModelFileError) -> Int {
             try file.integer(key, in: root, range: range, default: fallback)
         }
@@ -118,7 +127,9 @@ extension ModelConfig {
         architecture = arch
         layerCount = try integer("num_hidden_layers", 1...1024)
         hiddenSize = try integer("hidden_size", 1...65536)
-        feedForwardSize = try integer("intermediate_size", 1...1 << 20)
+        // A Qwen3.5 mixture-of-experts config has no dense width.
+        feedForwardSize = arch == "qwen35moe" && file.value("intermediate_size", in: root) == nil
+            ? 0 : try integer("intermediate_size", 1...1 << 20)
         headCount = try integer("num_attention_heads", 1...1024)
         kvHeadCount = try integer("num_key_value_heads", 1...headCount, default: headCount)
         guard headCount % kvHeadCount == 0 else {
@@ -137,7 +148,9 @@ extension ModelConfig {
         trainedContextLength = try integer("max_position_embeddings", 1...1 << 24)
         vocabularySize = try integer("vocab_size", 1...1 << 24)
         hasQueryKeyNorm = arch != "qwen2"
-        tieWordEmbeddings = try file.bool("tie_word_embeddings", in: root, default: false)
+        tieWordEmbeddings = try file.bool("tie_word_embeddings", in: root,
+                                          default: try file.bool("tie_word_embeddings", in: file.root, default: false))
+        attentionOutputGate = hybrid ? try file.bool("attn_output_gate", in: root, default: true) : false
 
         // RoPE: transformers ≤ 4 writes `rope_theta` and `rope_scaling`; transformers 5 writes
         // `rope_parameters` holding both.
@@ -188,13 +201,27 @@ extension ModelConfig {
             }
         }
 
+        // Partial RoPE (Qwen3.5): only the first `head_dim · partial_rotary_factor` dims rotate.
+        var rotaryFactor = 1.0
+        if let parameters, file.value("partial_rotary_factor", in: parameters) != nil {
+            rotaryFactor = try file.number("partial_rotary_factor", in: parameters,
+                                           field: "rope_parameters.partial_rotary_factor")
+        } else if file.value("partial_rotary_factor", in: root) != nil {
+            rotaryFactor = try file.number("partial_rotary_factor", in: root)
+        }
+        rotaryDims = Int((Double(headDim) * rotaryFactor).rounded())
+        guard rotaryFactor <= 1, rotaryDims >= 2, rotaryDims % 2 == 0 else {
+            throw file.invalid("partial_rotary_factor", "\(rotaryFactor) of head size \(headDim) is not an even number of dims")
+        }
+
         experts = nil
-        if arch == "qwen3moe" {
+        if arch == "qwen3moe" || arch == "qwen35moe" {
             let count = try integer("num_experts", 1...4096)
+            // Qwen3.5's MoE block always renormalizes the top-k weights (it has no switch).
             var moe = ExpertConfig(count: count,
                                    used: try integer("num_experts_per_tok", 1...count),
                                    feedForwardSize: try integer("moe_intermediate_size", 1...1 << 20),
-                                   normalizeTopK: try file.bool("norm_topk_prob", in: root, default: false))
+                                   normalizeTopK: hybrid ? true : try file.bool("norm_topk_prob", in: root, default: false))
             moe.sparseStep = try integer("decoder_sparse_step", 1...1024, default: 1)
             if let layers = file.value("mlp_only_layers", in: root) {
                 guard let list = layers.arrayValue else { throw file.invalid("mlp_only_layers", "expected a list of layer numbers") }
@@ -208,6 +235,35 @@ extension ModelConfig {
             let shared = try integer("shared_expert_intermediate_size", 0...1 << 20, default: 0)
             moe.sharedFeedForwardSize = shared > 0 ? shared : nil
             experts = moe
+        }
+
+        layerKinds = Array(repeating: .attention, count: layerCount)
+        deltaNet = nil
+        if hybrid {
+            if let types = file.value("layer_types", in: root) {
+                guard let list = types.arrayValue, list.count == layerCount else {
+                    throw file.invalid("layer_types", "expected one entry per layer (\(layerCount))")
+                }
+                for (l, type) in list.enumerated() {
+                    switch type.stringValue {
+                    case "linear_attention": layerKinds[l] = .deltaNet
+                    case "full_attention": layerKinds[l] = .attention
+                    default: throw file.invalid("layer_types", "expected linear_attention or full_attention")
+                    }
+                }
+            } else {
+                let interval = try integer("full_attention_interval", 1...1024, default: 4)
+                for l in 0..<layerCount where (l + 1) % interval != 0 { layerKinds[l] = .deltaNet }
+            }
+            let keyHeads = try integer("linear_num_key_heads", 1...1024)
+            let valueHeads = try integer("linear_num_value_heads", 1...4096)
+            guard valueHeads % keyHeads == 0 else {
+                throw file.invalid("linear_num_value_heads", "\(valueHeads) is not a multiple of linear_num_key_heads \(keyHeads)")
+            }
+            deltaNet = DeltaNetConfig(keyHeads: keyHeads, keyDim: try integer("linear_key_head_dim", 1...4096),
+                                      valueHeads: valueHeads, valueDim: try integer("linear_value_head_dim", 1...4096),
+                                      convKernel: try integer("linear_conv_kernel_dim", 1...64),
+                                      tiledValueHeads: false)
         }
     }
 }

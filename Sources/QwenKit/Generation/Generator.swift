@@ -92,10 +92,18 @@ public final class Generator {
     public let state: InferenceState
     /// The tokens whose keys and values are in the cache, in order.
     public private(set) var cachedTokens: [Int] = []
+    /// Models with recurrent layers: copies of the state before each turn (`<|im_start|>`) and
+    /// before the last token of each prompt, by increasing position. A recurrent state cannot be
+    /// truncated, so a prompt that diverges from the cache resumes from the nearest of these.
+    private var checkpoints: [StateCheckpoint] = []
+    /// Checkpoints kept; the oldest go first.
+    public static let maxCheckpoints = 8
+    private let turnStart: Int?
 
     public init(model: LanguageModel, contextLength: Int, threads: Int) {
         self.model = model
         state = InferenceState(model: model.transformer, contextLength: contextLength, threads: threads)
+        turnStart = model.tokenizer?.id(of: "<|im_start|>")
     }
 
     /// Checks that `tokens` fit the context and the vocabulary.
@@ -117,11 +125,44 @@ public final class Generator {
         var common = zip(cachedTokens, prompt).prefix { $0 == $1 }.count
         // At least one token must run to produce logits.
         common = min(common, prompt.count - 1)
-        state.truncate(to: common)
+        if state.isRecurrent {
+            common = rewindRecurrentState(to: common)
+        } else {
+            state.truncate(to: common)
+        }
         cachedTokens.removeSubrange(common...)
-        let logits = state.forward(Array(prompt[common...]))
+        let logits = state.isRecurrent ? forwardTakingCheckpoints(Array(prompt[common...]))
+                                       : state.forward(Array(prompt[common...]))
         cachedTokens.append(contentsOf: prompt[common...])
         return (logits, prompt.count - common)
+    }
+
+    /// Brings a recurrent state back to at most `common` tokens: unchanged when the prompt extends
+    /// the cache, else the latest checkpoint at or before `common`, else the start. Returns the position.
+    private func rewindRecurrentState(to common: Int) -> Int {
+        if common == state.position { return common }
+        checkpoints.removeAll { $0.position > common }
+        if let nearest = checkpoints.last {
+            state.restore(nearest)
+        } else {
+            state.truncate(to: 0)
+        }
+        return state.position
+    }
+
+    /// Runs new prompt tokens through a recurrent model in runs that end before each
+    /// `<|im_start|>` and before the last token, checkpointing the state after each run.
+    private func forwardTakingCheckpoints(_ tokens: [Int]) -> [Float] {
+        var cuts = tokens.indices.dropFirst().filter { tokens[$0] == turnStart }
+        if tokens.count > 1 && cuts.last != tokens.count - 1 { cuts.append(tokens.count - 1) }
+        var start = 0
+        for cut in cuts {
+            _ = state.forward(Array(tokens[start..<cut]))
+            start = cut
+            checkpoints.append(state.checkpoint())
+            if checkpoints.count > Self.maxCheckpoints { checkpoints.removeFirst() }
+        }
+        return state.forward(Array(tokens[start...]))
     }
 
     /// Generates a continuation of `prompt`, calling `onText` with each piece of text as soon

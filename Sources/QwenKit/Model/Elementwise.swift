@@ -84,11 +84,12 @@ func swiGLUInPlace(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Floa
     }
 }
 
-/// Qwen's "rotate half" RoPE on `heads` heads of `headDim` values:
-/// `(a, b) ↦ (a·cos − b·sin, b·cos + a·sin)` for `a = v[i]`, `b = v[i + d/2]`.
-func rotateHalf(_ v: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int,
+/// Qwen's "rotate half" RoPE on the first `rotary` dims of each of `heads` heads of `headDim`
+/// values: `(a, b) ↦ (a·cos − b·sin, b·cos + a·sin)` for `a = v[i]`, `b = v[i + rotary/2]`;
+/// dims `rotary ..< headDim` pass through (Qwen3.5's partial rotary).
+func rotateHalf(_ v: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, rotary: Int,
                 cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
-    let half = d / 2
+    let half = rotary / 2
     for h in 0..<heads {
         let head = v + h * d
         var i = 0
@@ -167,5 +168,90 @@ func attendHead(scores score: UnsafeMutablePointer<Float>, length: Int, values: 
         let weight = score[p] * inverse
         let value = values + p * stride
         for i in 0..<d { out[i] = out[i].addingProduct(weight, value[i]) }
+    }
+}
+
+/// `y[i] += a · x[i]`.
+func multiplyAdd(_ a: Float, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+    let s = SIMD16<Float>(repeating: a)
+    var i = 0
+    while i + 16 <= count {
+        store16(load16(y + i).addingProduct(s, load16(x + i)), y + i)
+        i += 16
+    }
+    while i < count {
+        y[i] = y[i].addingProduct(a, x[i])
+        i += 1
+    }
+}
+
+/// `y[i] += w[i] · x[i]`.
+func multiplyAdd(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                 count: Int) {
+    var i = 0
+    while i + 16 <= count {
+        store16(load16(y + i).addingProduct(load16(w + i), load16(x + i)), y + i)
+        i += 16
+    }
+    while i < count {
+        y[i] = y[i].addingProduct(w[i], x[i])
+        i += 1
+    }
+}
+
+/// `v[i] *= a`.
+func scale(_ v: UnsafeMutablePointer<Float>, by a: Float, count: Int) {
+    let s = SIMD16<Float>(repeating: a)
+    var i = 0
+    while i + 16 <= count {
+        store16(load16(v + i) * s, v + i)
+        i += 16
+    }
+    while i < count {
+        v[i] *= a
+        i += 1
+    }
+}
+
+/// `v[i] = silu(v[i])`, silu(x) = x / (1 + e^-x).
+func siluInPlace(_ v: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 16 <= count {
+        let x = load16(v + i)
+        store16(x / (1 + exp16(-x)), v + i)
+        i += 16
+    }
+    while i < count {
+        let x = v[i]
+        v[i] = x / (1 + expf(x * -1))
+        i += 1
+    }
+}
+
+/// `v[i] *= silu(gate[i])`.
+func siluGateInPlace(_ v: UnsafeMutablePointer<Float>, _ gate: UnsafePointer<Float>, count: Int) {
+    var i = 0
+    while i + 16 <= count {
+        let g = load16(gate + i)
+        store16(load16(v + i) * (g / (1 + exp16(-g))), v + i)
+        i += 16
+    }
+    while i < count {
+        let g = gate[i]
+        v[i] *= g / (1 + expf(g * -1))
+        i += 1
+    }
+}
+
+/// `v[i] *= sigmoid(gate[i])`.
+func sigmoidGateInPlace(_ v: UnsafeMutablePointer<Float>, _ gate: UnsafePointer<Float>, count: Int) {
+    var i = 0
+    while i + 16 <= count {
+        store16(load16(v + i) / (1 + exp16(-load16(gate + i))), v + i)
+        i += 16
+    }
+    while i < count {
+        v[i] /= 1 + expf(gate[i] * -1)
+        i += 1
     }
 }

@@ -1,8 +1,8 @@
 /// The shape of a Qwen transformer, read from a model file's metadata (GGUF keys or a
 /// Hugging Face `config.json`).
 public struct ModelConfig: Sendable, Equatable {
-    /// `qwen2`, `qwen3` or `qwen3moe`: GGUF's `general.architecture` names, also used for
-    /// `Qwen2ForCausalLM`, `Qwen3ForCausalLM` and `Qwen3MoeForCausalLM`.
+    /// `qwen2`, `qwen3`, `qwen3moe`, `qwen35` or `qwen35moe`: GGUF's `general.architecture`
+    /// names, also used for the Hugging Face classes (`Qwen2ForCausalLM`, …, `qwen3_5`, `qwen3_5_moe`).
     public var architecture: String
     public var layerCount: Int
     /// Width of the residual stream (`embedding_length`).
@@ -26,6 +26,14 @@ public struct ModelConfig: Sendable, Equatable {
     public var ropeScaling: YaRNScaling?
     /// The mixture-of-experts feed-forward (Qwen3-MoE); nil for dense models.
     public var experts: ExpertConfig?
+    /// What each layer mixes tokens with: attention everywhere, or (Qwen3.5) mostly Gated DeltaNet.
+    public var layerKinds: [LayerKind]
+    /// The Gated DeltaNet layers' shape; nil when every layer is attention.
+    public var deltaNet: DeltaNetConfig?
+    /// Leading dimensions of each head that RoPE rotates (Qwen3.5 rotates a quarter); `headDim` otherwise.
+    public var rotaryDims: Int
+    /// `q_proj` also yields a per-head gate, and attention's output is scaled by sigmoid(gate) (Qwen3.5).
+    public var attentionOutputGate: Bool
 
     public var qDim: Int { headCount * headDim }
     public var kvDim: Int { kvHeadCount * headDim }
@@ -34,6 +42,37 @@ public struct ModelConfig: Sendable, Equatable {
     public func isExpertLayer(_ layer: Int) -> Bool {
         guard let experts else { return false }
         return !experts.denseLayers.contains(layer) && (layer + 1) % experts.sparseStep == 0
+    }
+}
+
+/// The token mixer of one layer.
+public enum LayerKind: Sendable, Equatable {
+    /// Causal softmax attention over the KV cache.
+    case attention
+    /// Gated DeltaNet linear attention with a fixed-size recurrent state (Qwen3.5).
+    case deltaNet
+}
+
+/// The shape of Qwen3.5's Gated DeltaNet layers (`linear_*` in `config.json`, `ssm.*` in GGUF).
+public struct DeltaNetConfig: Sendable, Equatable {
+    /// Query/key heads (`linear_num_key_heads`) and their size (`linear_key_head_dim`).
+    public var keyHeads: Int, keyDim: Int
+    /// Value heads (`linear_num_value_heads`) and their size (`linear_value_head_dim`).
+    public var valueHeads: Int, valueDim: Int
+    /// Width of the causal depthwise convolution (`linear_conv_kernel_dim`).
+    public var convKernel: Int
+    /// Value head `h` reads key head `h mod keyHeads` (llama.cpp's converter reorders the value
+    /// heads so); false: key head `⌊h / (valueHeads / keyHeads)⌋`, the Hugging Face order.
+    public var tiledValueHeads: Bool
+
+    /// Channels of `in_proj_qkv` and the convolution: queries, keys, values.
+    public var convChannels: Int { 2 * keyHeads * keyDim + valueHeads * valueDim }
+    public var valueWidth: Int { valueHeads * valueDim }
+
+    /// The key head value head `h` reads.
+    @inline(__always)
+    public func keyHead(forValueHead h: Int) -> Int {
+        tiledValueHeads ? h % keyHeads : h / (valueHeads / keyHeads)
     }
 }
 
@@ -72,7 +111,10 @@ public struct ExpertConfig: Sendable, Equatable {
 
 extension ModelConfig {
     /// Architectures this engine runs.
-    static let supportedArchitectures: Set<String> = ["qwen2", "qwen3", "qwen3moe"]
+    static let supportedArchitectures: Set<String> = ["qwen2", "qwen3", "qwen3moe", "qwen35", "qwen35moe"]
+
+    /// Whether the architecture is a Qwen3.5 hybrid (Gated DeltaNet + gated attention).
+    static func isHybrid(_ architecture: String) -> Bool { architecture.hasPrefix("qwen35") }
 
     /// Reads the `<arch>.*` keys of a GGUF file, checking each value is sane before it sizes anything.
     init(gguf: GGUFFile) throws(ModelFileError) {
@@ -80,6 +122,7 @@ extension ModelConfig {
             throw .missingMetadata(key: "general.architecture")
         }
         guard Self.supportedArchitectures.contains(arch) else { throw .unsupportedArchitecture(arch) }
+        let hybrid = Self.isHybrid(arch), mixture = arch.hasSuffix("moe")
 
         func integer(_ suffix: String, range: ClosedRange<Int>) throws(ModelFileError) -> Int {
             let key = "\(arch).\(suffix)"
@@ -88,6 +131,9 @@ extension ModelConfig {
                 throw .invalid(field: key, reason: "expected an integer in \(range)")
             }
             return int
+        }
+        func optionalInteger(_ suffix: String, range: ClosedRange<Int>) throws(ModelFileError) -> Int? {
+            gguf["\(arch).\(suffix)"] == nil ? nil : try integer(suffix, range: range)
         }
         func number(_ suffix: String, default fallback: Double? = nil) throws(ModelFileError) -> Double {
             let key = "\(arch).\(suffix)"
@@ -102,10 +148,13 @@ extension ModelConfig {
         }
 
         architecture = arch
-        layerCount = try integer("block_count", range: 1...1024)
+        // Qwen3.5 files append the multi-token-prediction block(s) to `block_count`; they are not run.
+        let blocks = try integer("block_count", range: 1...1024)
+        let predictionBlocks = hybrid ? try optionalInteger("nextn_predict_layers", range: 0...blocks - 1) ?? 0 : 0
+        layerCount = blocks - predictionBlocks
         hiddenSize = try integer("embedding_length", range: 1...65536)
-        // A qwen3moe file has only expert layers; its dense width, when present, goes unused.
-        feedForwardSize = arch == "qwen3moe" && gguf["\(arch).feed_forward_length"] == nil
+        // A mixture-of-experts file has only expert layers; its dense width, when present, goes unused.
+        feedForwardSize = mixture && gguf["\(arch).feed_forward_length"] == nil
             ? 0 : try integer("feed_forward_length", range: 1...1 << 20)
         headCount = try integer("attention.head_count", range: 1...1024)
         kvHeadCount = gguf["\(arch).attention.head_count_kv"] == nil
@@ -125,6 +174,10 @@ extension ModelConfig {
         guard headDim % 2 == 0 else {
             throw .invalid(field: "\(arch).attention.key_length", reason: "head size \(headDim) must be even for RoPE")
         }
+        rotaryDims = try optionalInteger("rope.dimension_count", range: 2...headDim) ?? headDim
+        guard rotaryDims % 2 == 0 else {
+            throw .invalid(field: "\(arch).rope.dimension_count", reason: "\(rotaryDims) must be even")
+        }
         ropeTheta = Float(try number("rope.freq_base", default: 10_000))
         rmsNormEpsilon = Float(try number("attention.layer_norm_rms_epsilon"))
         trainedContextLength = try integer("context_length", range: 1...1 << 24)
@@ -134,6 +187,7 @@ extension ModelConfig {
         vocabularySize = tokens.count
         hasQueryKeyNorm = arch != "qwen2"
         tieWordEmbeddings = gguf.tensor(named: "output.weight") == nil
+        attentionOutputGate = hybrid
 
         ropeScaling = nil
         if let type = gguf["\(arch).rope.scaling.type"]?.string, type != "none" {
@@ -149,13 +203,49 @@ extension ModelConfig {
         }
 
         experts = nil
-        if arch == "qwen3moe" {
+        if mixture {
             let count = try integer("expert_count", range: 1...4096)
-            // llama.cpp's qwen3moe graph always renormalizes the top-k weights and routes every layer.
+            // llama.cpp's qwen3moe and qwen35moe graphs always renormalize the top-k weights and route every layer.
             experts = ExpertConfig(count: count,
                                    used: try integer("expert_used_count", range: 1...count),
                                    feedForwardSize: try integer("expert_feed_forward_length", range: 1...1 << 20),
-                                   normalizeTopK: true)
+                                   normalizeTopK: true,
+                                   sharedFeedForwardSize: try optionalInteger("expert_shared_feed_forward_length",
+                                                                              range: 1...1 << 20))
+        }
+
+        layerKinds = Array(repeating: .attention, count: layerCount)
+        deltaNet = nil
+        if hybrid {
+            let key = "\(arch).attention.recurrent_layers"
+            if let flags = gguf[key] {
+                guard let list = flags.array, list.count >= layerCount else {
+                    throw .invalid(field: key, reason: "expected one flag per block")
+                }
+                for l in 0..<layerCount {
+                    switch list[l] {
+                    case let .bool(recurrent): layerKinds[l] = recurrent ? .deltaNet : .attention
+                    default:
+                        guard let flag = list[l].integer else { throw .invalid(field: key, reason: "expected booleans") }
+                        layerKinds[l] = flag != 0 ? .deltaNet : .attention
+                    }
+                }
+            } else {
+                let interval = try optionalInteger("full_attention_interval", range: 1...1024) ?? 4
+                for l in 0..<layerCount where (l + 1) % interval != 0 { layerKinds[l] = .deltaNet }
+            }
+            let keyHeads = try integer("ssm.group_count", range: 1...1024)
+            let valueHeads = try integer("ssm.time_step_rank", range: 1...4096)
+            let keyDim = try integer("ssm.state_size", range: 1...4096)
+            let inner = try integer("ssm.inner_size", range: 1...1 << 20)
+            guard valueHeads % keyHeads == 0, inner % valueHeads == 0 else {
+                throw .invalid(field: "\(arch).ssm.time_step_rank",
+                               reason: "\(valueHeads) value heads of \(inner) channels for \(keyHeads) key heads")
+            }
+            deltaNet = DeltaNetConfig(keyHeads: keyHeads, keyDim: keyDim, valueHeads: valueHeads,
+                                      valueDim: inner / valueHeads,
+                                      convKernel: try integer("ssm.conv_kernel", range: 1...64),
+                                      tiledValueHeads: true)
         }
     }
 }

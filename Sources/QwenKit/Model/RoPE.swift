@@ -8,7 +8,7 @@ struct RotaryFrequencies {
     var attentionFactor: Float
 
     init(config c: ModelConfig) {
-        let dim = c.headDim, half = dim / 2
+        let dim = c.rotaryDims, half = dim / 2
         // pos_freqs = base^(2i / dim); plain RoPE uses 1 / pos_freqs.
         let positionFrequencies = (0..<half).map { i in powf(c.ropeTheta, Float(2 * i) / Float(dim)) }
         guard let yarn = c.ropeScaling else {

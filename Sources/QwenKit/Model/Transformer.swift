@@ -9,7 +9,7 @@ public final class Transformer: Sendable {
     /// Keep the mappings (and so every ``WeightMatrix`` pointer) alive.
     let files: [MappedFile]
 
-    /// A model from a GGUF file (architectures `qwen2`, `qwen3`, `qwen3moe`).
+    /// A model from a GGUF file (architectures `qwen2`, `qwen3`, `qwen3moe`, `qwen35`, `qwen35moe`).
     public init(gguf: GGUFFile) throws(ModelFileError) {
         files = [gguf.file]
         config = try ModelConfig(gguf: gguf)
@@ -34,21 +34,37 @@ public enum LogitsRequest: Sendable {
     case all
 }
 
-/// The per-conversation state: the KV cache and scratch buffers, sized once so that the
+/// A copy of a sequence's recurrent (Gated DeltaNet) state at a position, so that the sequence
+/// can later resume from there: a recurrent state cannot be truncated like a KV cache.
+public struct StateCheckpoint: Sendable {
+    /// Tokens processed when the copy was taken.
+    public let position: Int
+    fileprivate let conv: [Float]
+    fileprivate let recurrent: [Float]
+}
+
+/// The per-conversation state: the KV cache of the attention layers, the convolution and
+/// recurrent state of the Gated DeltaNet layers, and scratch buffers, sized once so that the
 /// per-token path allocates nothing.
 public final class InferenceState {
     public let model: Transformer
     /// Maximum number of positions the KV cache holds.
     public let contextLength: Int
     public let threads: Int
-    /// Number of positions currently in the KV cache.
+    /// Number of positions processed so far (in the KV cache and the recurrent state).
     public private(set) var position = 0
 
-    // (layer, position, kvDim) each. Reserved in full but touched only as positions fill,
+    // (attention layer, position, kvDim) each. Reserved in full but touched only as positions fill,
     // so resident memory grows with the conversation, not with the context limit.
     private let keyCache: UnsafeMutablePointer<Float>
     private let valueCache: UnsafeMutablePointer<Float>
-    /// Cos and sin of every (position, frequency) pair: (contextLength, headDim / 2) each.
+    /// Per model layer, its index among the attention layers or among the DeltaNet layers.
+    private let kindIndex: [Int]
+    // (DeltaNet layer, convKernel − 1, convChannels) and (DeltaNet layer, valueHeads, keyDim, valueDim).
+    private let convState: UnsafeMutablePointer<Float>
+    private let recurrentState: UnsafeMutablePointer<Float>
+    private let convStateCount: Int, recurrentStateCount: Int
+    /// Cos and sin of every (position, frequency) pair: (contextLength, rotaryDims / 2) each.
     private let ropeCos: UnsafeMutablePointer<Float>
     private let ropeSin: UnsafeMutablePointer<Float>
 
@@ -63,13 +79,31 @@ public final class InferenceState {
         self.model = model
         self.contextLength = contextLength
         self.threads = threads
-        let cacheCount = c.layerCount * contextLength * c.kvDim
-        keyCache = .allocate(capacity: cacheCount)
-        valueCache = .allocate(capacity: cacheCount)
+        var attentionLayers = 0, deltaLayers = 0
+        kindIndex = c.layerKinds.map { kind in
+            switch kind {
+            case .attention: defer { attentionLayers += 1 }; return attentionLayers
+            case .deltaNet: defer { deltaLayers += 1 }; return deltaLayers
+            }
+        }
+        let cacheCount = attentionLayers * contextLength * c.kvDim
+        keyCache = .allocate(capacity: max(cacheCount, 1))
+        valueCache = .allocate(capacity: max(cacheCount, 1))
+        if let d = c.deltaNet {
+            convStateCount = deltaLayers * (d.convKernel - 1) * d.convChannels
+            recurrentStateCount = deltaLayers * d.valueHeads * d.keyDim * d.valueDim
+        } else {
+            convStateCount = 0
+            recurrentStateCount = 0
+        }
+        convState = .allocate(capacity: max(convStateCount, 1))
+        convState.initialize(repeating: 0, count: max(convStateCount, 1))
+        recurrentState = .allocate(capacity: max(recurrentStateCount, 1))
+        recurrentState.initialize(repeating: 0, count: max(recurrentStateCount, 1))
 
         // As Hugging Face computes it, in float32: angle = pos · inv_freq (YaRN-scaled when
         // configured); cos and sin times the attention factor (1 without scaling).
-        let half = c.headDim / 2
+        let half = c.rotaryDims / 2
         ropeCos = .allocate(capacity: contextLength * half)
         ropeSin = .allocate(capacity: contextLength * half)
         let rotary = RotaryFrequencies(config: c)
@@ -89,14 +123,46 @@ public final class InferenceState {
     deinit {
         keyCache.deallocate()
         valueCache.deallocate()
+        convState.deallocate()
+        recurrentState.deallocate()
         ropeCos.deallocate()
         ropeSin.deallocate()
     }
 
+    /// Whether the model has recurrent layers, whose state can only go back to a ``StateCheckpoint``
+    /// (or to the start), not be truncated to any position.
+    public var isRecurrent: Bool { convStateCount + recurrentStateCount > 0 }
+
     /// Forgets positions from `position` on, so the cache can be reused for a shared prefix.
+    /// A model with recurrent layers can only go back to 0 (see ``restore(_:)`` for the rest).
     public func truncate(to position: Int) {
         precondition(position >= 0 && position <= self.position)
+        guard position != self.position else { return }
+        if isRecurrent {
+            precondition(position == 0, "a recurrent state goes back only to a checkpoint or to 0")
+            convState.update(repeating: 0, count: convStateCount)
+            recurrentState.update(repeating: 0, count: recurrentStateCount)
+        }
         self.position = position
+    }
+
+    /// A copy of the recurrent state at the current position (empty for attention-only models).
+    public func checkpoint() -> StateCheckpoint {
+        StateCheckpoint(position: position,
+                        conv: Array(UnsafeBufferPointer(start: convState, count: convStateCount)),
+                        recurrent: Array(UnsafeBufferPointer(start: recurrentState, count: recurrentStateCount)))
+    }
+
+    /// Goes back to `checkpoint`, taken from this state when its first `checkpoint.position`
+    /// tokens were the ones still in the cache now (the caller keeps track of the tokens).
+    public func restore(_ checkpoint: StateCheckpoint) {
+        precondition(checkpoint.position <= position && checkpoint.conv.count == convStateCount
+                     && checkpoint.recurrent.count == recurrentStateCount, "checkpoint of another state")
+        checkpoint.conv.withUnsafeBufferPointer { convState.update(from: $0.baseAddress.unsafelyUnwrapped, count: convStateCount) }
+        checkpoint.recurrent.withUnsafeBufferPointer {
+            recurrentState.update(from: $0.baseAddress.unsafelyUnwrapped, count: recurrentStateCount)
+        }
+        position = checkpoint.position
     }
 
     /// Runs `tokens` through the model at the next positions of the cache, as one batch,
@@ -113,8 +179,9 @@ public final class InferenceState {
 
     /// One step for several sequences at once (continuous batching): `tokens[i]` goes through
     /// `states[i]` at that state's next position. The weights are read once for all of them;
-    /// attention uses each sequence's own KV cache. Returns each sequence's logits.
-    /// All states must belong to the same model and have the same context length.
+    /// attention uses each sequence's own KV cache, DeltaNet layers each sequence's own state.
+    /// Returns each sequence's logits. All states must belong to the same model and have the
+    /// same context length.
     public static func forward(batch states: [InferenceState], tokens: [Int]) -> [[Float]] {
         precondition(!states.isEmpty && states.count == tokens.count, "one token per sequence")
         let leader = states[0]
@@ -153,25 +220,14 @@ public final class InferenceState {
         }
 
         for (l, layer) in w.layers.enumerated() {
-            // Attention block: x += o(attention(rope(q(norm(x))), rope(k(...)), v(...)))
+            // Token mixing: x += attention(norm(x)) or deltaNet(norm(x))
             rmsNorm(x, layer.attentionNorm, into: b.normed, n: n)
-            matmul(layer.q, b.normed, n: n, b.q, bias: layer.qBias, threads: threads, scratch: b.tiles)
-            matmul(layer.k, b.normed, n: n, b.k, bias: layer.kBias, threads: threads, scratch: b.tiles)
-            matmul(layer.v, b.normed, n: n, b.v, bias: layer.vBias, threads: threads, scratch: b.tiles)
-            if let qNorm = layer.qNorm, let kNorm = layer.kNorm {
-                rmsNormHeads(b.q, heads: n * c.headCount, headDim: c.headDim, weight: qNorm, epsilon: c.rmsNormEpsilon)
-                rmsNormHeads(b.k, heads: n * c.kvHeadCount, headDim: c.headDim, weight: kNorm, epsilon: c.rmsNormEpsilon)
+            switch layer.mixer {
+            case let .attention(a):
+                attentionBlock(a, layer: l, rows: rows)
+            case let .deltaNet(d):
+                deltaNetBlock(d, layer: l, rows: rows)
             }
-            let layerCache = l * contextLength * c.kvDim
-            for (t, row) in rows.enumerated() {
-                applyRoPE(b.q + t * c.qDim, heads: c.headCount, position: row.position)
-                applyRoPE(b.k + t * c.kvDim, heads: c.kvHeadCount, position: row.position)
-                let slot = layerCache + row.position * c.kvDim
-                (row.state.keyCache + slot).update(from: b.k + t * c.kvDim, count: c.kvDim)
-                (row.state.valueCache + slot).update(from: b.v + t * c.kvDim, count: c.kvDim)
-            }
-            attention(layer: l, rows: rows)
-            matmul(layer.o, b.attention, n: n, b.projected, threads: threads, scratch: b.tiles)
             add(b.projected, into: x, count: n * c.hiddenSize)
 
             // Feed-forward block: x += down(silu(gate(norm(x))) * up(norm(x))), or a mixture of such experts
@@ -202,6 +258,64 @@ public final class InferenceState {
 
     // MARK: - Blocks
 
+    /// `b.projected = o(attention(rope(q(b.normed)), rope(k(...)), v(...)))`, each row's keys and
+    /// values appended to its own sequence's cache. With an output gate (Qwen3.5), `q` yields the
+    /// query and a gate per head, and the attention output is scaled by sigmoid(gate).
+    private func attentionBlock(_ a: AttentionWeights, layer l: Int, rows: [RowTarget]) {
+        let c = model.config, b = buffers, n = rows.count
+        if c.attentionOutputGate {
+            // Per head: headDim query values, then headDim gate values.
+            matmul(a.q, b.normed, n: n, b.queryAndGate, bias: a.qBias, threads: threads, scratch: b.tiles)
+            for head in 0..<n * c.headCount {
+                let source = b.queryAndGate + head * 2 * c.headDim
+                (b.q + head * c.headDim).update(from: source, count: c.headDim)
+                (b.gate + head * c.headDim).update(from: source + c.headDim, count: c.headDim)
+            }
+        } else {
+            matmul(a.q, b.normed, n: n, b.q, bias: a.qBias, threads: threads, scratch: b.tiles)
+        }
+        matmul(a.k, b.normed, n: n, b.k, bias: a.kBias, threads: threads, scratch: b.tiles)
+        matmul(a.v, b.normed, n: n, b.v, bias: a.vBias, threads: threads, scratch: b.tiles)
+        if let qNorm = a.qNorm, let kNorm = a.kNorm {
+            rmsNormHeads(b.q, heads: n * c.headCount, headDim: c.headDim, weight: qNorm, epsilon: c.rmsNormEpsilon)
+            rmsNormHeads(b.k, heads: n * c.kvHeadCount, headDim: c.headDim, weight: kNorm, epsilon: c.rmsNormEpsilon)
+        }
+        let layerCache = kindIndex[l] * contextLength * c.kvDim
+        for (t, row) in rows.enumerated() {
+            applyRoPE(b.q + t * c.qDim, heads: c.headCount, position: row.position)
+            applyRoPE(b.k + t * c.kvDim, heads: c.kvHeadCount, position: row.position)
+            let slot = layerCache + row.position * c.kvDim
+            (row.state.keyCache + slot).update(from: b.k + t * c.kvDim, count: c.kvDim)
+            (row.state.valueCache + slot).update(from: b.v + t * c.kvDim, count: c.kvDim)
+        }
+        attention(layer: l, rows: rows)
+        if c.attentionOutputGate { sigmoidGateInPlace(b.attention, b.gate, count: n * c.qDim) }
+        matmul(a.o, b.attention, n: n, b.projected, threads: threads, scratch: b.tiles)
+    }
+
+    /// `b.projected = deltaNet(b.normed)`: each run of consecutive rows of one sequence (the whole
+    /// batch in a prompt, single rows in a batched decode step) carries that sequence's state.
+    private func deltaNetBlock(_ weights: DeltaNetWeights, layer l: Int, rows: [RowTarget]) {
+        let c = model.config, b = buffers
+        // Non-nil: DeltaNet layers exist only with a DeltaNet config, which makes the scratch.
+        let d = c.deltaNet.unsafelyUnwrapped, scratch = b.deltaNet.unsafelyUnwrapped
+        let index = kindIndex[l]
+        let convSize = (d.convKernel - 1) * d.convChannels, recurrentSize = d.valueHeads * d.keyDim * d.valueDim
+        var segments: [DeltaNetSegment] = []
+        var start = 0
+        while start < rows.count {
+            let state = rows[start].state
+            var end = start + 1
+            while end < rows.count && rows[end].state === state { end += 1 }
+            segments.append(DeltaNetSegment(start: start, count: end - start,
+                                            conv: state.convState + index * convSize,
+                                            recurrent: state.recurrentState + index * recurrentSize))
+            start = end
+        }
+        weights.apply(b.normed, n: rows.count, segments: segments, config: d, epsilon: c.rmsNormEpsilon,
+                      into: b.projected, scratch: scratch, tiles: b.tiles, threads: threads)
+    }
+
     /// `out[t] = x[t] / sqrt(mean(x[t]²) + ε) · weight`, per token.
     private func rmsNorm(_ x: UnsafePointer<Float>, _ weight: [Float], into out: UnsafeMutablePointer<Float>, n: Int) {
         let d = model.config.hiddenSize
@@ -213,11 +327,12 @@ public final class InferenceState {
         }
     }
 
-    /// Rotates the two halves of each head by the position's angles (Qwen's "rotate half" RoPE):
-    /// `(a, b) ↦ (a·cos − b·sin, b·cos + a·sin)` for `a = v[i]`, `b = v[i + d/2]`.
+    /// Rotates the two halves of each head's rotary dims by the position's angles (Qwen's
+    /// "rotate half" RoPE): `(a, b) ↦ (a·cos − b·sin, b·cos + a·sin)` for `a = v[i]`, `b = v[i + r/2]`.
     private func applyRoPE(_ v: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
-        let d = model.config.headDim, half = d / 2
-        rotateHalf(v, heads: heads, headDim: d, cos: ropeCos + position * half, sin: ropeSin + position * half)
+        let c = model.config, half = c.rotaryDims / 2
+        rotateHalf(v, heads: heads, headDim: c.headDim, rotary: c.rotaryDims,
+                   cos: ropeCos + position * half, sin: ropeSin + position * half)
     }
 
     /// Causal grouped-query attention of each row's query over its own sequence's cache,
@@ -226,7 +341,7 @@ public final class InferenceState {
         let c = model.config, b = buffers
         let d = c.headDim, group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(d).squareRoot()
-        let layerCache = l * contextLength * c.kvDim
+        let layerCache = kindIndex[l] * contextLength * c.kvDim
         let keys = rows.map { SendablePointer($0.state.keyCache + layerCache) }
         let values = rows.map { SendablePointer($0.state.valueCache + layerCache) }
         let lengths = rows.map { $0.position + 1 }
@@ -269,7 +384,9 @@ private final class Buffers {
     let gate: UnsafeMutablePointer<Float>        // (tokens, feedForwardSize)
     let up: UnsafeMutablePointer<Float>          // (tokens, feedForwardSize)
     let scores: UnsafeMutablePointer<Float>      // (threads, contextLength)
+    let queryAndGate: UnsafeMutablePointer<Float> // (tokens, 2 · qDim) with an attention output gate
     let tiles: MatMulScratch                     // matmul's weight tiles and quantized activations
+    let deltaNet: DeltaNetScratch?               // the Gated DeltaNet layers' scratch, when the model has them
     private let all: [UnsafeMutablePointer<Float>]
 
     init(config c: ModelConfig, tokens n: Int, threads: Int, contextLength: Int) {
@@ -285,11 +402,16 @@ private final class Buffers {
         v = make(n * c.kvDim)
         attention = make(n * c.qDim)
         projected = make(n * c.hiddenSize)
-        gate = make(n * c.feedForwardSize)
+        // The gate buffer also holds the attention output gate (n, qDim).
+        gate = make(n * max(c.feedForwardSize, c.attentionOutputGate ? c.qDim : 0))
         up = make(n * c.feedForwardSize)
         scores = make(threads * contextLength)
-        tiles = MatMulScratch(tokens: n, width: max(c.hiddenSize, c.feedForwardSize, c.qDim), threads: threads)
-        all = [residual, normed, q, k, v, attention, projected, gate, up, scores]
+        queryAndGate = make(c.attentionOutputGate ? n * 2 * c.qDim : 0)
+        let deltaWidth = c.deltaNet.map { $0.valueWidth } ?? 0
+        tiles = MatMulScratch(tokens: n, width: max(c.hiddenSize, c.feedForwardSize, c.qDim, deltaWidth),
+                              threads: threads)
+        deltaNet = c.deltaNet.map { DeltaNetScratch(config: $0, tokens: n, threads: threads) }
+        all = [residual, normed, q, k, v, attention, projected, gate, up, scores, queryAndGate]
     }
 
     deinit { all.forEach { $0.deallocate() } }

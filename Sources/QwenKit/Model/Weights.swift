@@ -51,13 +51,25 @@ final class PanelStorage: @unchecked Sendable {
     }
 }
 
-/// One transformer block's weights. The optional biases are Qwen2's q/k/v projection biases;
-/// the optional norms are Qwen3's per-head RMSNorm of queries and keys (headDim weights each).
-struct LayerWeights: @unchecked Sendable {
-    var attentionNorm: [Float]
+/// Full attention's weights. The optional biases are Qwen2's q/k/v projection biases; the
+/// optional norms are Qwen3's per-head RMSNorm of queries and keys (headDim weights each). With
+/// an output gate (Qwen3.5), `q` yields `2 · headDim` rows per head: the query, then the gate.
+struct AttentionWeights: @unchecked Sendable {
     var q: WeightMatrix, k: WeightMatrix, v: WeightMatrix, o: WeightMatrix
     var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
     var qNorm: [Float]?, kNorm: [Float]?
+}
+
+/// How a layer mixes information across positions.
+enum TokenMixer: @unchecked Sendable {
+    case attention(AttentionWeights)
+    case deltaNet(DeltaNetWeights)
+}
+
+/// One transformer block's weights: `h = x + mixer(norm(x))`, `y = h + feedForward(norm(h))`.
+struct LayerWeights: @unchecked Sendable {
+    var attentionNorm: [Float]
+    var mixer: TokenMixer
     var ffnNorm: [Float]
     var feedForward: FeedForward
 }
@@ -122,28 +134,79 @@ struct ModelWeights: @unchecked Sendable {
             let gates = try experts(p + "ffn_gate_exps.weight", rows: width, cols: c.hiddenSize, count: moe.count)
             let ups = try experts(p + "ffn_up_exps.weight", rows: width, cols: c.hiddenSize, count: moe.count)
             let downs = try experts(p + "ffn_down_exps.weight", rows: c.hiddenSize, cols: width, count: moe.count)
+            var shared: FeedForwardWeights?, sharedGate: WeightMatrix?
+            if let sharedWidth = moe.sharedFeedForwardSize {
+                shared = FeedForwardWeights(
+                    gate: try matrix(p + "ffn_gate_shexp.weight", rows: sharedWidth, cols: c.hiddenSize),
+                    up: try matrix(p + "ffn_up_shexp.weight", rows: sharedWidth, cols: c.hiddenSize),
+                    down: try matrix(p + "ffn_down_shexp.weight", rows: c.hiddenSize, cols: sharedWidth))
+                sharedGate = try matrix(p + "ffn_gate_inp_shexp.weight", rows: 1, cols: c.hiddenSize)
+            }
             return .mixture(MixtureOfExperts(
                 router: try matrix(p + "ffn_gate_inp.weight", rows: moe.count, cols: c.hiddenSize),
                 experts: (0..<moe.count).map { FeedForwardWeights(gate: gates[$0], up: ups[$0], down: downs[$0]) },
-                used: moe.used, normalizeTopK: moe.normalizeTopK))
+                used: moe.used, normalizeTopK: moe.normalizeTopK, shared: shared, sharedGate: sharedGate))
+        }
+
+        func attention(_ p: String) throws(ModelFileError) -> AttentionWeights {
+            let qRows = c.attentionOutputGate ? 2 * c.qDim : c.qDim
+            return AttentionWeights(
+                q: try matrix(p + "attn_q.weight", rows: qRows, cols: c.hiddenSize),
+                k: try matrix(p + "attn_k.weight", rows: c.kvDim, cols: c.hiddenSize),
+                v: try matrix(p + "attn_v.weight", rows: c.kvDim, cols: c.hiddenSize),
+                o: try matrix(p + "attn_output.weight", rows: c.hiddenSize, cols: c.qDim),
+                qBias: try optionalVector(p + "attn_q.bias", count: qRows),
+                kBias: try optionalVector(p + "attn_k.bias", count: c.kvDim),
+                vBias: try optionalVector(p + "attn_v.bias", count: c.kvDim),
+                qNorm: c.hasQueryKeyNorm ? try vector(p + "attn_q_norm.weight", count: c.headDim) : nil,
+                kNorm: c.hasQueryKeyNorm ? try vector(p + "attn_k_norm.weight", count: c.headDim) : nil)
+        }
+        /// llama.cpp's converter stores the Qwen3.5 norms as 1 + w, `A_log` as −exp(A_log), the
+        /// convolution squeezed to [C, K], and the value heads in tiled order (see ``DeltaNetConfig``).
+        func deltaNet(_ p: String, _ d: DeltaNetConfig) throws(ModelFileError) -> DeltaNetWeights {
+            guard let conv = gguf.tensor(named: p + "ssm_conv1d.weight") else {
+                throw .missingTensor(name: p + "ssm_conv1d.weight")
+            }
+            guard conv.shape == [d.convKernel, d.convChannels] else {
+                throw .invalid(field: "shape of tensor '\(p)ssm_conv1d.weight'",
+                               reason: "\(conv.shape), expected [\(d.convKernel), \(d.convChannels)]")
+            }
+            return DeltaNetWeights(
+                qkv: try matrix(p + "attn_qkv.weight", rows: d.convChannels, cols: c.hiddenSize),
+                z: try matrix(p + "attn_gate.weight", rows: d.valueWidth, cols: c.hiddenSize),
+                beta: try matrix(p + "ssm_beta.weight", rows: d.valueHeads, cols: c.hiddenSize),
+                alpha: try matrix(p + "ssm_alpha.weight", rows: d.valueHeads, cols: c.hiddenSize),
+                conv: try dequantized(conv, name: p + "ssm_conv1d.weight"),
+                decayRate: try vector(p + "ssm_a", count: d.valueHeads),
+                dtBias: try vector(p + "ssm_dt.bias", count: d.valueHeads),
+                norm: try vector(p + "ssm_norm.weight", count: d.valueDim),
+                out: try matrix(p + "ssm_out.weight", rows: c.hiddenSize, cols: d.valueWidth))
+        }
+        func dequantized(_ t: GGUFTensorInfo, name: String) throws(ModelFileError) -> [Float] {
+            var values = [Float](repeating: 0, count: t.elementCount)
+            values.withUnsafeMutableBufferPointer {
+                dequantize(t.type, gguf.data(of: t), $0.baseAddress.unsafelyUnwrapped, count: t.elementCount)
+            }
+            return values
         }
 
         tokenEmbedding = try matrix("token_embd.weight", rows: c.vocabularySize, cols: c.hiddenSize)
         var layers: [LayerWeights] = []
         for i in 0..<c.layerCount {
             let p = "blk.\(i)."
+            let mixer: TokenMixer
+            if c.layerKinds[i] == .deltaNet, let d = c.deltaNet {
+                mixer = .deltaNet(try deltaNet(p, d))
+            } else {
+                mixer = .attention(try attention(p))
+            }
+            // Qwen3.5 files name the second norm after Hugging Face's post_attention_layernorm.
+            let ffnNorm = gguf.tensor(named: p + "post_attention_norm.weight") != nil
+                ? p + "post_attention_norm.weight" : p + "ffn_norm.weight"
             layers.append(LayerWeights(
                 attentionNorm: try vector(p + "attn_norm.weight", count: c.hiddenSize),
-                q: try matrix(p + "attn_q.weight", rows: c.qDim, cols: c.hiddenSize),
-                k: try matrix(p + "attn_k.weight", rows: c.kvDim, cols: c.hiddenSize),
-                v: try matrix(p + "attn_v.weight", rows: c.kvDim, cols: c.hiddenSize),
-                o: try matrix(p + "attn_output.weight", rows: c.hiddenSize, cols: c.qDim),
-                qBias: try optionalVector(p + "attn_q.bias", count: c.qDim),
-                kBias: try optionalVector(p + "attn_k.bias", count: c.kvDim),
-                vBias: try optionalVector(p + "attn_v.bias", count: c.kvDim),
-                qNorm: c.hasQueryKeyNorm ? try vector(p + "attn_q_norm.weight", count: c.headDim) : nil,
-                kNorm: c.hasQueryKeyNorm ? try vector(p + "attn_k_norm.weight", count: c.headDim) : nil,
-                ffnNorm: try vector(p + "ffn_norm.weight", count: c.hiddenSize),
+                mixer: mixer,
+                ffnNorm: try vector(ffnNorm, count: c.hiddenSize),
                 feedForward: try feedForward(layer: i)))
         }
         self.layers = layers
@@ -225,13 +288,59 @@ struct ModelWeights: @unchecked Sendable {
                                     shared: shared, sharedGate: sharedGate)
         }
 
-        tokenEmbedding = try matrix("model.embed_tokens.weight", rows: c.vocabularySize, cols: c.hiddenSize)
-        var layers: [LayerWeights] = []
-        for i in 0..<c.layerCount {
-            let p = "model.layers.\(i).", a = p + "self_attn."
+        // Qwen3.5 releases keep the text model under `model.language_model.` (fine-tunes: `model.`).
+        let hybrid = ModelConfig.isHybrid(c.architecture)
+        let m = hybrid && checkpoint.tensor(named: "model.language_model.embed_tokens.weight") != nil
+            ? "model.language_model." : "model."
+        /// Qwen3.5's RMSNorm weights are zero-centred: the norm multiplies by 1 + w.
+        func norm(_ name: String, count: Int) throws(ModelFileError) -> [Float] {
+            let w = try vector(name, count: count)
+            return hybrid ? w.map { 1 + $0 } : w
+        }
+        func attention(_ a: String) throws(ModelFileError) -> AttentionWeights {
             if let (_, file) = checkpoint.tensor(named: a + "o_proj.bias") {
                 throw .invalidFile(path: file.file.path, field: "tensor '\(a)o_proj.bias'",
                                    reason: "an output projection bias is not supported")
+            }
+            let qRows = c.attentionOutputGate ? 2 * c.qDim : c.qDim
+            return AttentionWeights(
+                q: try matrix(a + "q_proj.weight", rows: qRows, cols: c.hiddenSize),
+                k: try matrix(a + "k_proj.weight", rows: c.kvDim, cols: c.hiddenSize),
+                v: try matrix(a + "v_proj.weight", rows: c.kvDim, cols: c.hiddenSize),
+                o: try matrix(a + "o_proj.weight", rows: c.hiddenSize, cols: c.qDim),
+                qBias: try optionalVector(a + "q_proj.bias", count: qRows),
+                kBias: try optionalVector(a + "k_proj.bias", count: c.kvDim),
+                vBias: try optionalVector(a + "v_proj.bias", count: c.kvDim),
+                qNorm: c.hasQueryKeyNorm ? try norm(a + "q_norm.weight", count: c.headDim) : nil,
+                kNorm: c.hasQueryKeyNorm ? try norm(a + "k_norm.weight", count: c.headDim) : nil)
+        }
+        func deltaNet(_ a: String, _ d: DeltaNetConfig) throws(ModelFileError) -> DeltaNetWeights {
+            let conv = try tensor(a + "conv1d.weight", shape: [d.convChannels, 1, d.convKernel])
+            var convWeights = [Float](repeating: 0, count: d.convChannels * d.convKernel)
+            convWeights.withUnsafeMutableBufferPointer {
+                dequantize(conv.type, conv.file.data(of: conv.info), $0.baseAddress.unsafelyUnwrapped, count: $0.count)
+            }
+            return DeltaNetWeights(
+                qkv: try matrix(a + "in_proj_qkv.weight", rows: d.convChannels, cols: c.hiddenSize),
+                z: try matrix(a + "in_proj_z.weight", rows: d.valueWidth, cols: c.hiddenSize),
+                beta: try matrix(a + "in_proj_b.weight", rows: d.valueHeads, cols: c.hiddenSize),
+                alpha: try matrix(a + "in_proj_a.weight", rows: d.valueHeads, cols: c.hiddenSize),
+                conv: convWeights,
+                decayRate: try vector(a + "A_log", count: d.valueHeads).map { -expf($0) },
+                dtBias: try vector(a + "dt_bias", count: d.valueHeads),
+                norm: try vector(a + "norm.weight", count: d.valueDim),
+                out: try matrix(a + "out_proj.weight", rows: c.hiddenSize, cols: d.valueWidth))
+        }
+
+        tokenEmbedding = try matrix(m + "embed_tokens.weight", rows: c.vocabularySize, cols: c.hiddenSize)
+        var layers: [LayerWeights] = []
+        for i in 0..<c.layerCount {
+            let p = "\(m)layers.\(i)."
+            let mixer: TokenMixer
+            if c.layerKinds[i] == .deltaNet, let d = c.deltaNet {
+                mixer = .deltaNet(try deltaNet(p + "linear_attn.", d))
+            } else {
+                mixer = .attention(try attention(p + "self_attn."))
             }
             let feedForward: FeedForward
             if c.isExpertLayer(i), let moe = c.experts {
@@ -240,21 +349,13 @@ struct ModelWeights: @unchecked Sendable {
                 feedForward = .dense(try swiGLU(p + "mlp.", width: c.feedForwardSize))
             }
             layers.append(LayerWeights(
-                attentionNorm: try vector(p + "input_layernorm.weight", count: c.hiddenSize),
-                q: try matrix(a + "q_proj.weight", rows: c.qDim, cols: c.hiddenSize),
-                k: try matrix(a + "k_proj.weight", rows: c.kvDim, cols: c.hiddenSize),
-                v: try matrix(a + "v_proj.weight", rows: c.kvDim, cols: c.hiddenSize),
-                o: try matrix(a + "o_proj.weight", rows: c.hiddenSize, cols: c.qDim),
-                qBias: try optionalVector(a + "q_proj.bias", count: c.qDim),
-                kBias: try optionalVector(a + "k_proj.bias", count: c.kvDim),
-                vBias: try optionalVector(a + "v_proj.bias", count: c.kvDim),
-                qNorm: c.hasQueryKeyNorm ? try vector(a + "q_norm.weight", count: c.headDim) : nil,
-                kNorm: c.hasQueryKeyNorm ? try vector(a + "k_norm.weight", count: c.headDim) : nil,
-                ffnNorm: try vector(p + "post_attention_layernorm.weight", count: c.hiddenSize),
+                attentionNorm: try norm(p + "input_layernorm.weight", count: c.hiddenSize),
+                mixer: mixer,
+                ffnNorm: try norm(p + "post_attention_layernorm.weight", count: c.hiddenSize),
                 feedForward: feedForward))
         }
         self.layers = layers
-        outputNorm = try vector("model.norm.weight", count: c.hiddenSize)
+        outputNorm = try norm(m + "norm.weight", count: c.hiddenSize)
         output = c.tieWordEmbeddings
             ? tokenEmbedding
             : try matrix("lm_head.weight", rows: c.vocabularySize, cols: c.hiddenSize)
@@ -265,10 +366,21 @@ extension ModelWeights {
     /// Every matrix the dense forward pass multiplies by: attention, dense feed-forward, output.
     private mutating func forEachDenseMatrix(_ body: (inout WeightMatrix) -> Void) {
         for i in layers.indices {
-            body(&layers[i].q)
-            body(&layers[i].k)
-            body(&layers[i].v)
-            body(&layers[i].o)
+            switch layers[i].mixer {
+            case var .attention(a):
+                body(&a.q)
+                body(&a.k)
+                body(&a.v)
+                body(&a.o)
+                layers[i].mixer = .attention(a)
+            case var .deltaNet(d):
+                body(&d.qkv)
+                body(&d.z)
+                body(&d.beta)
+                body(&d.alpha)
+                body(&d.out)
+                layers[i].mixer = .deltaNet(d)
+            }
             if case .dense(var ffn) = layers[i].feedForward {
                 body(&ffn.gate)
                 body(&ffn.up)
