@@ -10,6 +10,8 @@ struct Chat: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var sampling: SamplingOptions
     @Option(help: "System prompt (default: the chat template's own).") var system: String?
+    @Flag(help: "After each reply, print to stderr how many prompt tokens were processed and how many came from the cache.")
+    var verbose = false
 
     func run() throws {
         let model = try modelOptions.load()
@@ -48,6 +50,11 @@ struct Chat: ParsableCommand {
                 }
                 printer.finish()
                 write("\n")
+                if verbose {
+                    let t = result.timings
+                    log("[prompt \(prompt.count) tokens: \(t.promptTokens) processed, \(prompt.count - t.promptTokens) cached; "
+                        + "\(t.generatedTokens) generated, \(String(format: "%.1f", t.generationTokensPerSecond)) tokens/s]")
+                }
                 let output = AssistantOutput.parse(result.text, offeredTools: [], startsInReasoning: startsInReasoning)
                 history.append(ChatMessage(role: "assistant", content: output.content ?? "",
                                            reasoningContent: output.reasoning))
