@@ -155,7 +155,13 @@ struct OpenAIRoutes: Sendable {
         }
         if let functions = chat.forcedToolCalls {
             // `required` or a named function: the answer must be a call, so it is generated as one.
-            chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, toolCalls: functions)
+            switch format {
+            case .json:
+                chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, toolCalls: functions)
+            case .xml:
+                chat.settings.options.constraint = XMLToolCallConstraint(tokenizer: engine.tokenizer, toolCalls: functions,
+                                                                         startsInReasoning: startsInReasoning)
+            }
         }
         let id = "chatcmpl-" + randomID()
         let created = Int(Date().timeIntervalSince1970)
