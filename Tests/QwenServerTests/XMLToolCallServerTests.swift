@@ -28,9 +28,8 @@ final class XMLToolCallServerTests: XCTestCase {
         try InferenceEngine(model: Self.xmlModel.get(), modelID: "tiny-xml", contextLength: 2048, parallel: 1, threads: 1)
     }
 
-    static func request(_ choice: String, stream: Bool = false) -> String {
-        #"{"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 200, "temperature": 0.9, "seed": 3, "tools": \#(ToolChoiceTests.tools), "tool_choice": \#(choice), "chat_template_kwargs": {"enable_thinking": false}, "stream": \#(stream)}"#
-    }
+    /// Thinking off: the random model would not end a thought.
+    static let noThinking = #", "chat_template_kwargs": {"enable_thinking": false}"#
 
     func testTheTemplateMakesTheFormatXML() throws {
         XCTAssertEqual(try Self.xmlModel.get().toolCallFormat, .xml)
@@ -38,31 +37,14 @@ final class XMLToolCallServerTests: XCTestCase {
     }
 
     func testNamedFunctionIsWrittenAsAnXMLCall() async throws {
-        let engine = try makeXMLEngine()
-        try await withRouter(engine) { client in
-            for (name, check) in [("set_unit", "unit"), ("toggle", "on")] {
-                let reply = try await client.post("/v1/chat/completions",
-                                                  Self.request(#"{"type": "function", "function": {"name": "\#(name)"}}"#))
-                XCTAssertEqual(reply.status, .ok, reply.text)
-                let choice = reply.json?["choices"]?[0]
-                XCTAssertEqual(choice?["finish_reason"], "tool_calls", reply.text)
-                XCTAssertEqual(choice?["message"]?["content"], .null, reply.text)
-                let call = choice?["message"]?["tool_calls"]?[0]?["function"]
-                XCTAssertEqual(call?["name"]?.stringValue, name)
-                let arguments = try JSONValue.parse(try XCTUnwrap(call?["arguments"]?.stringValue))
-                if check == "unit" {
-                    XCTAssertTrue(["celsius", "fahrenheit"].contains(arguments["unit"]?.stringValue ?? ""), arguments.pythonJSON)
-                } else {
-                    XCTAssertNotNil(arguments["on"]?.boolValue, arguments.pythonJSON)
-                }
-            }
-        }
+        try await checkNamedToolChoice(makeXMLEngine(), extra: Self.noThinking)
     }
 
     func testRequiredStreamsTheCallAsDeltas() async throws {
         let engine = try makeXMLEngine()
         try await withRouter(engine) { client in
-            let reply = try await client.post("/v1/chat/completions", Self.request(#""required""#, stream: true))
+            let reply = try await client.post("/v1/chat/completions",
+                                              ToolChoiceTests.request(#""required""#, extra: Self.noThinking + #", "stream": true"#))
             XCTAssertEqual(reply.status, .ok, reply.text)
             let chunks = sseEvents(reply.text).dropLast().compactMap { try? JSONValue.parse($0) }
             let deltas = chunks.compactMap { $0["choices"]?[0]?["delta"] }

@@ -16,35 +16,24 @@ import QwenTokenizer
 /// exactly what was generated. Up to 8 whitespace bytes may come before `<tool_call>`; when the
 /// prompt opened a `<think>` block, reasoning up to `</think>` comes first, unconstrained.
 public struct XMLToolCallConstraint: TokenConstraint {
-    private let tokenizer: Tokenizer
-    private var automaton: XMLToolCallAutomaton
+    private var checker: TokenBytesChecker<XMLToolCallAutomaton>
 
     /// - Parameters:
     ///   - tools: the functions the call may name, with their JSON-schema parameters.
     ///   - startsInReasoning: the prompt ends inside a `<think>` block.
     public init(tokenizer: Tokenizer, toolCalls tools: [(name: String, parameters: JSONValue)],
                 startsInReasoning: Bool = false) {
-        self.tokenizer = tokenizer
-        automaton = XMLToolCallAutomaton(tools: tools, startsInReasoning: startsInReasoning)
+        checker = TokenBytesChecker(tokenizer: tokenizer,
+                                    automaton: XMLToolCallAutomaton(tools: tools, startsInReasoning: startsInReasoning))
     }
 
-    public func allows(_ id: Int) -> Bool {
-        let bytes = tokenizer.bytes(of: id)
-        guard !bytes.isEmpty, !tokenizer.isSpecial(id) else { return false }
-        var trial = automaton
-        for byte in bytes where !trial.feed(byte) { return false }
-        return true
-    }
-
-    public mutating func accept(_ id: Int) {
-        for byte in tokenizer.bytes(of: id) { _ = automaton.feed(byte) }
-    }
-
-    public var isComplete: Bool { automaton.isComplete }
+    public func allows(_ id: Int) -> Bool { checker.allows(id) }
+    public mutating func accept(_ id: Int) { checker.accept(id) }
+    public var isComplete: Bool { checker.automaton.isComplete }
 }
 
 /// The byte-level automaton behind ``XMLToolCallConstraint``.
-struct XMLToolCallAutomaton: Sendable {
+struct XMLToolCallAutomaton: ByteAutomaton {
     struct Function: Sendable {
         var name: String
         var properties: [(name: String, schema: JSONValue)]
@@ -65,6 +54,8 @@ struct XMLToolCallAutomaton: Sendable {
         /// A JSON value.
         case json(IncrementalJSONParser)
         case done
+        /// A byte was refused: nothing more is.
+        case dead
     }
 
     /// What a completed choice means.
@@ -78,7 +69,6 @@ struct XMLToolCallAutomaton: Sendable {
     private var seen: Set<String> = []
     /// Bytes of `\n</parameter>` and of `</parameter>` matched at the end of the value so far.
     private var closeMatched = 0, tagMatched = 0
-    private var failed = false
 
     private static let thinkClose = Array("</think>".utf8)
     private static let header = Array("<tool_call>\n<function=".utf8)
@@ -99,15 +89,13 @@ struct XMLToolCallAutomaton: Sendable {
     }
 
     var isComplete: Bool {
-        if case .done = phase { return !failed }
+        if case .done = phase { return true }
         return false
     }
 
-    /// Consumes one byte; false (and the automaton is dead) if no valid call starts this way.
     mutating func feed(_ byte: UInt8) -> Bool {
-        guard !failed else { return false }
         if step(byte) { return true }
-        failed = true
+        phase = .dead
         return false
     }
 
@@ -172,7 +160,7 @@ struct XMLToolCallAutomaton: Sendable {
             phase = .json(parser)
             return true
 
-        case .done:
+        case .done, .dead:
             return false
         }
     }
