@@ -156,7 +156,9 @@ public actor Agent {
             var calls = reply.toolCalls
             var malformed: String?
             if calls.isEmpty, let content = reply.content, content.contains("<tool_call>") {
-                malformed = "error: the tool call is not valid JSON. Write exactly <tool_call>{\"name\": …, \"arguments\": {…}}</tool_call>."
+                malformed = content.contains("<function=")
+                    ? "error: the tool call could not be read. Write exactly <tool_call>\n<function=NAME>\n<parameter=KEY>\nVALUE\n</parameter>\n</function>\n</tool_call>, with a function you were given."
+                    : "error: the tool call is not valid JSON. Write exactly <tool_call>{\"name\": …, \"arguments\": {…}}</tool_call>."
             }
             if calls.isEmpty && malformed == nil {
                 let answer = reply.content ?? ""

@@ -2,7 +2,8 @@ import Foundation
 import QwenKit
 
 /// A brain running a Qwen model in-process: the model's own chat template renders the tools,
-/// ``AssistantOutput/parse(_:offeredTools:startsInReasoning:)`` reads its calls, and the
+/// ``AssistantOutput/parse(_:tools:format:startsInReasoning:)`` reads its calls (in the model's
+/// ``ToolCallFormat``), and the
 /// ``Generator`` keeps the KV cache so each step only processes the new messages.
 public final class LocalBrain: AgentBrain, @unchecked Sendable {
     public let model: LanguageModel
@@ -42,14 +43,28 @@ public final class LocalBrain: AgentBrain, @unchecked Sendable {
                 onText(piece)
                 return calls.feed(piece)
             }
-            let names = Set(tools.compactMap { $0["function"]?["name"]?.stringValue })
-            return Self.reply(from: calls.repeated ? calls.kept : result.text, offeredTools: names,
-                              startsInReasoning: startsInReasoning)
+            return Self.reply(from: calls.repeated ? calls.kept : result.text, tools: OfferedTools(definitions: tools),
+                              format: model.toolCallFormat, startsInReasoning: startsInReasoning)
         }
     }
 
-    /// Reads generated text as a reply. A bare `{"name": …, "arguments": …}` naming a tool that
-    /// was not offered still counts as a call, so the loop can tell the model the tool is unknown.
+    /// Reads generated text as a reply. A call to a function that was not offered still counts as a
+    /// call (a bare JSON `{"name": …, "arguments": …}` in the JSON form, any `<function=…>` block in
+    /// the XML form), so the loop can tell the model the tool is unknown.
+    public static func reply(from text: String, tools: OfferedTools, format: ToolCallFormat,
+                             startsInReasoning: Bool = false) -> BrainReply {
+        switch format {
+        case .json:
+            return reply(from: text, offeredTools: tools.names, startsInReasoning: startsInReasoning)
+        case .xml:
+            let output = AssistantOutput.parse(text, tools: tools.isEmpty ? tools : tools.acceptingAnyFunction(),
+                                               format: .xml, startsInReasoning: startsInReasoning)
+            return BrainReply(content: output.content, toolCalls: output.toolCalls)
+        }
+    }
+
+    /// Reads generated text whose calls are in the JSON form as a reply. A bare
+    /// `{"name": …, "arguments": …}` naming a tool that was not offered still counts as a call.
     public static func reply(from text: String, offeredTools: Set<String>, startsInReasoning: Bool = false) -> BrainReply {
         let output = AssistantOutput.parse(text, offeredTools: offeredTools, startsInReasoning: startsInReasoning)
         if output.toolCalls.isEmpty, !offeredTools.isEmpty, let content = output.content,

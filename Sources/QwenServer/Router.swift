@@ -144,7 +144,9 @@ struct OpenAIRoutes: Sendable {
         }
         let tokens = engine.tokenizer.encode(prompt)
         try checkPrompt(tokens, settings: chat.settings)
-        let toolNames = offerTools ? chat.toolNames : []
+        let tools = offerTools ? OfferedTools(definitions: chat.tools ?? []) : .none
+        let format = engine.model.toolCallFormat
+        let startsInReasoning = prompt.hasSuffix("<think>\n")
         switch chat.responseFormat {
         case .text: break
         case .jsonObject: chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, schema: nil)
@@ -153,28 +155,28 @@ struct OpenAIRoutes: Sendable {
         }
         if let functions = chat.forcedToolCalls {
             // `required` or a named function: the answer must be a call, so it is generated as one.
-            chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, toolCalls: functions)
+            switch format {
+            case .json:
+                chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, toolCalls: functions)
+            case .xml:
+                chat.settings.options.constraint = XMLToolCallConstraint(tokenizer: engine.tokenizer, toolCalls: functions,
+                                                                         startsInReasoning: startsInReasoning)
+            }
         }
-        let startsInReasoning = prompt.hasSuffix("<think>\n")
         let id = "chatcmpl-" + randomID()
         let created = Int(Date().timeIntervalSince1970)
         if chat.settings.stream {
             // The slot is taken before answering, so a full queue is a 503 status, not an error inside the stream.
             let lease = try await engine.reserve(prompt: tokens)
-            return streamChat(id: id, created: created, tokens: tokens, lease: lease, settings: chat.settings,
-                              toolNames: toolNames, startsInReasoning: startsInReasoning)
+            let parser = AssistantStreamParser(tools: tools, format: format, startsInReasoning: startsInReasoning)
+            return streamChat(id: id, created: created, tokens: tokens, lease: lease, settings: chat.settings, parser: parser)
         }
         let result = try await engine.generate(prompt: tokens, options: chat.settings.options,
                                                cancellation: CancellationFlag()) { _ in }
-        let output = AssistantOutput.parse(result.text, offeredTools: toolNames, startsInReasoning: startsInReasoning)
-        var message: [(String, JSONValue)] = [("role", "assistant"), ("content", output.content.map(JSONValue.string) ?? .null)]
-        if let reasoning = output.reasoning { message.append(("reasoning_content", .string(reasoning))) }
-        if !output.toolCalls.isEmpty {
-            message.append(("tool_calls", .array(output.toolCalls.enumerated().map { toolCallJSON($1, index: nil) })))
-        }
+        let output = AssistantOutput.parse(result.text, tools: tools, format: format, startsInReasoning: startsInReasoning)
         let finish = output.toolCalls.isEmpty ? result.finishReason.rawValue : FinishReason.toolCalls.rawValue
         let choice: JSONValue = .object([
-            ("index", 0), ("message", .object(message)),
+            ("index", 0), ("message", Self.message(for: output)),
             ("logprobs", chat.settings.logprobs == nil ? .null : .object([("content", logprobsJSON(result.logprobs))])),
             ("finish_reason", .string(finish)),
         ])
@@ -184,8 +186,21 @@ struct OpenAIRoutes: Sendable {
         ]))
     }
 
+    /// The assistant message of a non-streamed chat completion.
+    static func message(for output: AssistantOutput) -> JSONValue {
+        var message: [(String, JSONValue)] = [("role", "assistant"), ("content", output.content.map(JSONValue.string) ?? .null)]
+        if let reasoning = output.reasoning { message.append(("reasoning_content", .string(reasoning))) }
+        if !output.toolCalls.isEmpty {
+            message.append(("tool_calls", .array(output.toolCalls.map { call in
+                .object([("id", .string("call_" + randomID())), ("type", "function"),
+                         ("function", .object([("name", .string(call.name)), ("arguments", .string(call.arguments.pythonJSON))]))])
+            })))
+        }
+        return .object(message)
+    }
+
     private func streamChat(id: String, created: Int, tokens: [Int], lease: SlotLease, settings: CompletionSettings,
-                            toolNames: Set<String>, startsInReasoning: Bool) -> Response {
+                            parser: AssistantStreamParser) -> Response {
         let engine = self.engine
         let events = AsyncStream<JSONValue>.makeStream()
         let cancellation = CancellationFlag()
@@ -210,14 +225,9 @@ struct OpenAIRoutes: Sendable {
         let logprobsCallback = onLogprobs
         let generation = Task {
             events.continuation.yield(chunk(.object([("role", "assistant"), ("content", "")])))
-            let parser = Mutex(AssistantStreamParser(offeredTools: toolNames, startsInReasoning: startsInReasoning))
+            let parser = Mutex(parser)
             @Sendable func send(_ parsed: [AssistantStreamParser.Event]) {
-                for event in parsed {
-                    switch event {
-                    case .content(let text): events.continuation.yield(chunk(.object([("content", .string(text))])))
-                    case .reasoning(let text): events.continuation.yield(chunk(.object([("reasoning_content", .string(text))])))
-                    }
-                }
+                for delta in chatDeltas(for: parsed) { events.continuation.yield(chunk(delta)) }
             }
             do {
                 let result = try await engine.generate(
@@ -231,9 +241,6 @@ struct OpenAIRoutes: Sendable {
                 }
                 let (rest, calls) = parser.withLock { $0.finish() }
                 send(rest)
-                for (index, call) in calls.enumerated() {
-                    events.continuation.yield(chunk(.object([("tool_calls", .array([toolCallJSON(call, index: index)]))])))
-                }
                 events.continuation.yield(chunk(.object([]), finish: calls.isEmpty ? result.finishReason.rawValue : "tool_calls"))
                 if includeUsage {
                     events.continuation.yield(.object([
@@ -345,14 +352,6 @@ struct OpenAIRoutes: Sendable {
                         ("total_tokens", .int(result.promptTokens.count + completion))])
     }
 
-    private func toolCallJSON(_ call: ToolCall, index: Int?) -> JSONValue {
-        var members: [(String, JSONValue)] = []
-        if let index { members.append(("index", .int(index))) }
-        members += [("id", .string("call_" + randomID())), ("type", "function"),
-                    ("function", .object([("name", .string(call.name)), ("arguments", .string(call.arguments.pythonJSON))]))]
-        return .object(members)
-    }
-
     /// The legacy `/v1/completions` shape: parallel lists of tokens, their log-probabilities,
     /// the alternatives as `{token: logprob}` objects, and each token's offset in the choice's text.
     private func textLogprobsJSON(_ logprobs: [TokenLogprob], offset: Int) -> JSONValue {
@@ -390,7 +389,26 @@ struct OpenAIRoutes: Sendable {
     }
 }
 
-private func randomID() -> String {
+/// The `delta` objects of chat-completion chunks for stream-parser events. A tool call starts with
+/// its id, type, name and empty arguments; argument pieces follow under the same index.
+func chatDeltas(for events: [AssistantStreamParser.Event]) -> [JSONValue] {
+    func toolCall(_ index: Int, _ members: [(String, JSONValue)]) -> JSONValue {
+        .object([("tool_calls", .array([.object([("index", .int(index))] + members)]))])
+    }
+    return events.map { event in
+        switch event {
+        case .content(let text): .object([("content", .string(text))])
+        case .reasoning(let text): .object([("reasoning_content", .string(text))])
+        case let .toolCall(index, name):
+            toolCall(index, [("id", .string("call_" + randomID())), ("type", "function"),
+                             ("function", .object([("name", .string(name)), ("arguments", "")]))])
+        case let .toolCallArguments(index, text):
+            toolCall(index, [("function", .object([("arguments", .string(text))]))])
+        }
+    }
+}
+
+func randomID() -> String {
     let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
     return String((0..<24).map { _ in alphabet.randomElement() ?? "x" })
 }

@@ -104,7 +104,7 @@ struct ReplyPrinter {
             switch event {
             case .content(let text): write(text)
             case .reasoning(let text) where !hideThinking: write(dim ? "\u{1B}[2m\(text)\u{1B}[0m" : text)
-            case .reasoning: break
+            case .reasoning, .toolCall, .toolCallArguments: break
             }
         }
     }

@@ -43,15 +43,20 @@ struct Run: ParsableCommand {
             write("\n")
             return
         }
+        // No tool list is known here, so a tagged call to any function counts.
         let output = raw ? AssistantOutput(reasoning: nil, content: result.text, toolCalls: [])
-            : AssistantOutput.parse(result.text, offeredTools: [], startsInReasoning: startsInReasoning)
+            : AssistantOutput.parse(result.text, tools: .anyFunction, format: model.toolCallFormat,
+                                    startsInReasoning: startsInReasoning)
         let t = result.timings
         let object: [String: Any] = [
             "text": output.content ?? "",
             "prompt_tokens": result.promptTokens,
             "tokens": result.tokens,
-            "finish_reason": result.finishReason.rawValue,
-            "tool_calls": [Any](),
+            "finish_reason": output.toolCalls.isEmpty ? result.finishReason.rawValue : FinishReason.toolCalls.rawValue,
+            "tool_calls": output.toolCalls.enumerated().map { index, call -> [String: Any] in
+                ["id": "call_\(index)", "type": "function",
+                 "function": ["name": call.name, "arguments": call.arguments.pythonJSON]]
+            },
             "reasoning": output.reasoning.map { $0 as Any } ?? NSNull(),
             "timings": [
                 "load_ms": loadMilliseconds,

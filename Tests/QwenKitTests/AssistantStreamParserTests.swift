@@ -49,6 +49,7 @@ final class AssistantStreamParserTests: XCTestCase {
         events += rest
         var reasoning = "", content = ""
         var contentEvents: [String] = []
+        var callEvents: [(name: String, arguments: String)] = []
         for event in events {
             switch event {
             case .reasoning(let text):
@@ -58,8 +59,16 @@ final class AssistantStreamParserTests: XCTestCase {
                 XCTAssertFalse(text.isEmpty, "no empty events")
                 content += text
                 contentEvents.append(text)
+            case let .toolCall(index, name):
+                XCTAssertEqual(index, callEvents.count, "calls start in order")
+                callEvents.append((name, ""))
+            case let .toolCallArguments(index, text):
+                callEvents[index].arguments += text
             }
         }
+        // JSON calls come out whole at the end, as events too.
+        XCTAssertEqual(callEvents.map(\.name), calls.map(\.name))
+        XCTAssertEqual(callEvents.map(\.arguments), calls.map(\.arguments.pythonJSON))
         return Outcome(reasoning: reasoning, content: content, toolCalls: calls, contentEvents: contentEvents)
     }
 
@@ -113,7 +122,8 @@ final class AssistantStreamParserTests: XCTestCase {
         XCTAssertEqual(parser.feed("_call>{\"name\": \"get_time\", \"arguments\": {}}"), [])
         XCTAssertEqual(parser.feed("</tool_call>"), [])
         let (rest, calls) = parser.finish()
-        XCTAssertEqual(rest, [])
+        XCTAssertEqual(rest, [.toolCall(index: 0, name: "get_time"), .toolCallArguments(index: 0, "{}")],
+                       "a JSON call comes out whole at the end")
         XCTAssertEqual(calls, [ToolCall(name: "get_time", arguments: [:])])
 
         var thinking = AssistantStreamParser(offeredTools: [])

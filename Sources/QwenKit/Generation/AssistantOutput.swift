@@ -20,14 +20,19 @@ public struct AssistantOutput: Sendable, Equatable {
     /// block, everything up to `</think>`); a block the model never closed is all reasoning, so
     /// thinking never leaks into `content`. A `<think>` or `</think>` later in the answer is plain text.
     ///
-    /// Tool calls are recognised only when tools were offered, in two forms: Qwen's
-    /// `<tool_call>{"name": …, "arguments": …}</tool_call>` blocks (any number, for parallel calls),
-    /// and a bare JSON object (or array of objects) of that shape naming an offered function, which
-    /// small Qwen models often answer with. A block whose JSON is broken makes the whole answer
-    /// plain content: the caller sees what the model wrote instead of an error.
+    /// Tool calls are recognised only when tools were offered, in the model's ``ToolCallFormat``.
+    ///
+    /// - JSON: Qwen's `<tool_call>{"name": …, "arguments": …}</tool_call>` blocks (any number, for
+    ///   parallel calls), and a bare JSON object (or array of objects) of that shape naming an
+    ///   offered function, which small Qwen models often answer with. A block whose JSON is broken
+    ///   makes the whole answer plain content: the caller sees what the model wrote instead of an error.
+    /// - XML: Qwen3.5's `<tool_call><function=…><parameter=…>` blocks, read by ``XMLToolCallReader``,
+    ///   their values typed by the tools' schemas (``XMLParameterValue``). A block that is broken or
+    ///   names a function that was not offered stays in the content as written; the others are calls.
     /// - Parameters:
     ///   - startsInReasoning: the prompt already opened a `<think>` block, so the text begins inside it.
-    public static func parse(_ text: String, offeredTools: Set<String>, startsInReasoning: Bool = false) -> AssistantOutput {
+    public static func parse(_ text: String, tools: OfferedTools, format: ToolCallFormat,
+                             startsInReasoning: Bool = false) -> AssistantOutput {
         var reasoning: String?
         var rest = Substring(text)
         var inThought = startsInReasoning
@@ -49,15 +54,28 @@ public struct AssistantOutput: Sendable, Equatable {
             reasoning = trimmed.isEmpty ? nil : trimmed
         }
         let answer = rest.trimmingCharacters(in: .whitespacesAndNewlines)
-        if !offeredTools.isEmpty {
-            if let (content, calls) = taggedToolCalls(answer) {
-                return AssistantOutput(reasoning: reasoning, content: content, toolCalls: calls)
-            }
-            if let calls = bareToolCalls(answer, offeredTools: offeredTools) {
-                return AssistantOutput(reasoning: reasoning, content: nil, toolCalls: calls)
+        if !tools.isEmpty {
+            switch format {
+            case .json:
+                if let (content, calls) = taggedToolCalls(answer) {
+                    return AssistantOutput(reasoning: reasoning, content: content, toolCalls: calls)
+                }
+                if !tools.names.isEmpty, let calls = bareToolCalls(answer, offeredTools: tools.names) {
+                    return AssistantOutput(reasoning: reasoning, content: nil, toolCalls: calls)
+                }
+            case .xml:
+                if let (content, calls) = xmlToolCalls(answer, tools: tools) {
+                    return AssistantOutput(reasoning: reasoning, content: content, toolCalls: calls)
+                }
             }
         }
         return AssistantOutput(reasoning: reasoning, content: answer.isEmpty && inThought ? nil : answer, toolCalls: [])
+    }
+
+    /// Parses generated text whose tool calls, if any, are in the JSON form; see
+    /// ``parse(_:tools:format:startsInReasoning:)``.
+    public static func parse(_ text: String, offeredTools: Set<String>, startsInReasoning: Bool = false) -> AssistantOutput {
+        parse(text, tools: OfferedTools(names: offeredTools), format: .json, startsInReasoning: startsInReasoning)
     }
 
     static let thinkOpen = "<think>"

@@ -9,35 +9,54 @@ import QwenTokenizer
 /// Object keys are limited to the schema's properties, each at most once; `}` is allowed only
 /// after every required property; string enums are matched as they are written.
 public struct JSONConstraint: TokenConstraint {
-    private let tokenizer: Tokenizer
-    private var parser: IncrementalJSONParser
+    private var checker: TokenBytesChecker<IncrementalJSONParser>
 
     /// A call to one of `tools` (name, JSON-schema parameters): `{"name": …, "arguments": {…}}`,
     /// the arguments matching the chosen function's parameters (`tool_choice: required`).
     public init(tokenizer: Tokenizer, toolCalls tools: [(name: String, parameters: JSONValue)]) {
-        self.tokenizer = tokenizer
-        parser = IncrementalJSONParser(root: .toolCall(tools.map { ($0.name, SchemaNode($0.parameters)) }))
+        checker = TokenBytesChecker(tokenizer: tokenizer,
+                                    automaton: IncrementalJSONParser(root: .toolCall(tools.map { ($0.name, SchemaNode($0.parameters)) })))
     }
 
     /// - Parameter schema: nil for any JSON object (`response_format: json_object`).
     public init(tokenizer: Tokenizer, schema: JSONValue?) {
-        self.tokenizer = tokenizer
-        parser = IncrementalJSONParser(root: schema.map(SchemaNode.init) ?? .object(properties: [], required: [], additional: true))
+        checker = TokenBytesChecker(tokenizer: tokenizer, automaton: IncrementalJSONParser(
+            root: schema.map(SchemaNode.init) ?? .object(properties: [], required: [], additional: true)))
     }
 
-    public func allows(_ id: Int) -> Bool {
+    public func allows(_ id: Int) -> Bool { checker.allows(id) }
+    public mutating func accept(_ id: Int) { checker.accept(id) }
+    public var isComplete: Bool { checker.automaton.isComplete }
+}
+
+/// A recogniser fed one byte at a time, refusing a byte after which no valid output exists.
+protocol ByteAutomaton: Sendable {
+    /// Consumes one byte; false (and the automaton is dead) if no valid output starts this way.
+    mutating func feed(_ byte: UInt8) -> Bool
+    var isComplete: Bool { get }
+}
+
+/// Checks candidate tokens against a ``ByteAutomaton`` by their bytes. Special tokens never pass.
+struct TokenBytesChecker<Automaton: ByteAutomaton>: Sendable {
+    let tokenizer: Tokenizer
+    private(set) var automaton: Automaton
+
+    init(tokenizer: Tokenizer, automaton: Automaton) {
+        self.tokenizer = tokenizer
+        self.automaton = automaton
+    }
+
+    func allows(_ id: Int) -> Bool {
         let bytes = tokenizer.bytes(of: id)
         guard !bytes.isEmpty, !tokenizer.isSpecial(id) else { return false }
-        var trial = parser
+        var trial = automaton
         for byte in bytes where !trial.feed(byte) { return false }
         return true
     }
 
-    public mutating func accept(_ id: Int) {
-        for byte in tokenizer.bytes(of: id) { _ = parser.feed(byte) }
+    mutating func accept(_ id: Int) {
+        for byte in tokenizer.bytes(of: id) { _ = automaton.feed(byte) }
     }
-
-    public var isComplete: Bool { parser.isComplete }
 }
 
 /// What a JSON value must look like.
@@ -94,7 +113,7 @@ indirect enum SchemaNode: Sendable {
 }
 
 /// A byte-at-a-time JSON parser that rejects any byte after which no valid completion exists.
-struct IncrementalJSONParser: Sendable {
+struct IncrementalJSONParser: ByteAutomaton {
     private enum Frame: Sendable {
         /// Expecting a value of this node (whitespace first).
         case value(SchemaNode)
