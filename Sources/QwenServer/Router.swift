@@ -346,10 +346,13 @@ struct OpenAIRoutes: Sendable {
                  })
     }
 
+    /// OpenAI's usage object; `prompt_tokens_details.cached_tokens` counts the prompt tokens the
+    /// slot's cache already held (they were not processed again).
     private func usage(_ result: GenerationResult) -> JSONValue {
-        let completion = result.tokens.count
+        let completion = result.tokens.count, cached = result.promptTokens.count - result.timings.promptTokens
         return .object([("prompt_tokens", .int(result.promptTokens.count)), ("completion_tokens", .int(completion)),
-                        ("total_tokens", .int(result.promptTokens.count + completion))])
+                        ("total_tokens", .int(result.promptTokens.count + completion)),
+                        ("prompt_tokens_details", .object([("cached_tokens", .int(cached))]))])
     }
 
     /// The legacy `/v1/completions` shape: parallel lists of tokens, their log-probabilities,
