@@ -1,11 +1,45 @@
-/// The Qwen2 pre-tokenizer, a hand-written matcher for exactly this regex (leftmost-first
-/// alternation, greedy quantifiers, as in the reference's `fancy-regex`):
+extension Tokenizer {
+    /// The regex that splits text into pre-tokens before BPE: one of the two Qwen patterns,
+    /// each implemented by hand in `PreTokenizer`. The raw value is the GGUF name
+    /// (`tokenizer.ggml.pre`).
+    public enum SplitPattern: String, Sendable, CaseIterable {
+        /// Qwen2, Qwen2.5 and Qwen3:
+        ///
+        ///     (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+        case qwen2
+        /// Qwen3.5 and later: Qwen2's pattern with combining marks (`\p{M}`) joined to letters,
+        /// so a letter followed by marks stays one piece:
+        ///
+        ///     (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+        case qwen35
+
+        /// The regex as a `tokenizer.json` `Split` pre-tokenizer writes it.
+        public var regex: String {
+            switch self {
+            case .qwen2:
+                #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+            case .qwen35:
+                #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+            }
+        }
+    }
+}
+
+/// The Qwen pre-tokenizers, a hand-written matcher for exactly the regexes of
+/// `Tokenizer.SplitPattern` (leftmost-first alternation, greedy quantifiers, as in the
+/// reference's `fancy-regex`). Shown here for Qwen2:
 ///
 ///     (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 ///
+/// The Qwen3.5 pattern writes `[\p{L}\p{M}]+` for `\p{L}+` and adds `\p{M}` to the symbol
+/// class. Both are this matcher with marks classed as letters: a mark as the optional
+/// leading character of alternative 2 is followed by letters or marks, so it matches
+/// exactly as the run `[\p{L}\p{M}]+` would from the same start.
+///
 /// Written by hand rather than with `NSRegularExpression` because ICU's notion of `\s` and
 /// its Unicode version differ from the reference, and because it is much faster.
-/// `\p{L}` / `\p{N}` are the general categories L* / N*, `\s` is the Unicode White_Space property.
+/// `\p{L}` / `\p{N}` / `\p{M}` are the general categories L* / N* / M*, `\s` is the
+/// Unicode White_Space property.
 enum PreTokenizer {
     /// Character classes of one scalar, as bit flags.
     struct Class: OptionSet {
@@ -16,7 +50,9 @@ enum PreTokenizer {
         static let newline = Class(rawValue: 8)  // \r or \n (also whitespace)
     }
 
-    static func classify(_ scalar: Unicode.Scalar) -> Class {
+    /// - Parameter marksAreLetters: class combining marks (M*) as letters (Qwen3.5);
+    ///   otherwise they are symbols (Qwen2).
+    static func classify(_ scalar: Unicode.Scalar, marksAreLetters: Bool) -> Class {
         let value = scalar.value
         if value < 0x80 {
             // ASCII fast path.
@@ -36,6 +72,9 @@ enum PreTokenizer {
             category = .letter
         case .decimalNumber, .letterNumber, .otherNumber:
             category = .number
+        case .nonspacingMark, .spacingMark, .enclosingMark:
+            guard marksAreLetters else { return [] }
+            category = .letter
         default:
             return []
         }
@@ -55,11 +94,12 @@ enum PreTokenizer {
 
     /// Splits `scalars` into pre-tokens; returns the end index (exclusive) of each piece.
     /// The pattern matches at every position, so the pieces tile the input with no gaps.
-    static func split(_ scalars: [Unicode.Scalar]) -> [Int] {
+    static func split(_ scalars: [Unicode.Scalar], pattern: Tokenizer.SplitPattern) -> [Int] {
         let count = scalars.count
+        let marksAreLetters = pattern == .qwen35
         var classes = [Class]()
         classes.reserveCapacity(count)
-        for scalar in scalars { classes.append(classify(scalar)) }
+        for scalar in scalars { classes.append(classify(scalar, marksAreLetters: marksAreLetters)) }
 
         var ends: [Int] = []
         var position = 0
@@ -98,7 +138,7 @@ enum PreTokenizer {
             }
         }
 
-        // 2. [^\r\n\p{L}\p{N}]?\p{L}+
+        // 2. [^\r\n\p{L}\p{N}]?\p{L}+ (Qwen3.5: `.letter` includes marks)
         if first.contains(.letter) {
             return letterRunEnd(from: start + 1, classes: classes)
         }
@@ -110,7 +150,7 @@ enum PreTokenizer {
         // 3. \p{N}: one digit at a time.
         if first.contains(.number) { return start + 1 }
 
-        // 4.  ?[^\s\p{L}\p{N}]+[\r\n]*
+        // 4.  ?[^\s\p{L}\p{N}]+[\r\n]* (Qwen3.5: not marks either)
         let symbolStart = scalars[start] == " " ? start + 1 : start
         if symbolStart < count && isSymbol(classes[symbolStart]) {
             var end = symbolStart + 1

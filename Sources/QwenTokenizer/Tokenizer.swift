@@ -1,11 +1,11 @@
 import Foundation
 
-/// The Qwen (Qwen2 / Qwen2.5 / Qwen3) byte-level BPE tokenizer.
+/// The Qwen (Qwen2 / Qwen2.5 / Qwen3 / Qwen3.5) byte-level BPE tokenizer.
 ///
 /// Encoding follows the Hugging Face `tokenizers` pipeline that the reference uses:
 /// 1. added tokens (`<|im_start|>`, `<tool_call>`, …) are cut out of the raw text;
 /// 2. each remaining text segment is NFC-normalized (when enabled);
-/// 3. the segment is split by the Qwen2 pre-tokenizer regex (see `PreTokenizer`);
+/// 3. the segment is split by the Qwen2 or Qwen3.5 pre-tokenizer regex (see `SplitPattern`);
 /// 4. each piece's UTF-8 bytes are merged by byte-level BPE.
 ///
 /// Decoding maps ids back to bytes and decodes them as UTF-8, replacing invalid sequences
@@ -35,9 +35,10 @@ public struct Tokenizer: Sendable {
         let tokenOffsets: [Int]
         let special: [Bool]
         let normalizeNFC: Bool
+        let splitPattern: SplitPattern
 
         init(vocab: [String: Int], addedTokens: [AddedToken], bpe: BPEModel, tokenBytes: [UInt8],
-             tokenOffsets: [Int], special: [Bool], normalizeNFC: Bool) {
+             tokenOffsets: [Int], special: [Bool], normalizeNFC: Bool, splitPattern: SplitPattern) {
             self.vocab = vocab
             var addedTokenIDs: [String: Int] = [:]
             for token in addedTokens where addedTokenIDs[token.content] == nil {
@@ -51,6 +52,7 @@ public struct Tokenizer: Sendable {
             self.tokenOffsets = tokenOffsets
             self.special = special
             self.normalizeNFC = normalizeNFC
+            self.splitPattern = splitPattern
         }
     }
 
@@ -60,8 +62,9 @@ public struct Tokenizer: Sendable {
     ///   - vocab: model vocabulary, byte-level token string → id; `vocabField` names it in errors.
     ///   - merges: merge pairs in rank order; `mergesField` names them in errors.
     ///   - addedTokens: tokens matched verbatim in the input.
+    ///   - splitPattern: the pre-tokenizer regex.
     init(vocab: [String: Int], vocabField: String, merges: [(String, String)], mergesField: String,
-         addedTokens: [AddedToken], normalizeNFC: Bool) throws {
+         addedTokens: [AddedToken], normalizeNFC: Bool, splitPattern: SplitPattern) throws {
         var tokenByID: [Int: String] = [:]
         var maxID = -1
         // Per-id tables are allocated up to the largest id, so a corrupt file naming id 2^31
@@ -124,7 +127,7 @@ public struct Tokenizer: Sendable {
         storage = Storage(vocab: vocab, addedTokens: addedTokens,
                           bpe: BPEModel(merges: mergeTable, byteIDs: byteIDs),
                           tokenBytes: tokenBytes, tokenOffsets: tokenOffsets, special: special,
-                          normalizeNFC: normalizeNFC)
+                          normalizeNFC: normalizeNFC, splitPattern: splitPattern)
     }
 
     // MARK: - Queries
@@ -138,6 +141,9 @@ public struct Tokenizer: Sendable {
     public func id(of token: String) -> Int? {
         storage.addedTokenIDs[token] ?? storage.vocab[token]
     }
+
+    /// The pre-tokenizer regex this tokenizer splits text with.
+    public var splitPattern: SplitPattern { storage.splitPattern }
 
     /// Whether `id` is a special added token (CONTROL in GGUF terms), e.g. `<|im_end|>`.
     /// Non-special added tokens such as `<tool_call>` and out-of-range ids return false.
@@ -182,7 +188,7 @@ public struct Tokenizer: Sendable {
             utf8 = Array(string.utf8)
         }
         let scalars = Array(string.unicodeScalars)
-        let ends = PreTokenizer.split(scalars)
+        let ends = PreTokenizer.split(scalars, pattern: storage.splitPattern)
 
         var scalarIndex = 0
         var byteIndex = 0

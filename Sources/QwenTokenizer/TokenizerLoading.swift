@@ -1,15 +1,12 @@
 import Foundation
 
 extension Tokenizer {
-    /// The Qwen2 pre-tokenizer pattern; `PreTokenizer` implements exactly this.
-    static let qwen2Pattern =
-        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-
     /// Loads a Hugging Face `tokenizer.json`, with the optional `tokenizer_config.json` whose
     /// `added_tokens_decoder` may add tokens or override their `special` flag.
     ///
     /// Reads `model.vocab`, `model.merges` (`"a b"` strings or `["a", "b"]` pairs),
-    /// `added_tokens` and `normalizer` (NFC or null). Throws `TokenizerError` naming the field
+    /// `added_tokens`, `normalizer` (NFC or null) and the `pre_tokenizer`'s `Split` regex
+    /// (one of `SplitPattern`'s, e.g. Qwen3.5's with `\p{M}`). Throws `TokenizerError` naming the field
     /// when something is missing or malformed, or when the file describes a tokenizer this
     /// type does not implement (another model type, normalizer or pre-tokenizer pattern).
     /// Added tokens' `lstrip`/`rstrip`/`single_word` flags are not implemented (Qwen sets none).
@@ -101,34 +98,40 @@ extension Tokenizer {
         // normalizer
         let normalizeNFC = try Self.parseNormalizer(root["normalizer"], field: "normalizer")
 
-        // pre_tokenizer: only the Qwen2 split is implemented; refuse anything else rather than
+        // pre_tokenizer: only the Qwen splits are implemented; refuse anything else rather than
         // silently producing different ids.
         var patterns: [String] = []
         Self.collectSplitPatterns(root["pre_tokenizer"], into: &patterns)
-        guard !patterns.isEmpty else {
-            throw TokenizerError.unsupported(field: "pre_tokenizer", value: "no Split with the Qwen2 regex")
+        guard let firstPattern = patterns.first else {
+            throw TokenizerError.unsupported(field: "pre_tokenizer", value: "no Split with a Qwen regex")
         }
-        for pattern in patterns where pattern != Self.qwen2Pattern {
+        guard let splitPattern = SplitPattern.allCases.first(where: { $0.regex == firstPattern }) else {
+            throw TokenizerError.unsupported(field: "pre_tokenizer.pattern", value: firstPattern)
+        }
+        for pattern in patterns where pattern != firstPattern {
             throw TokenizerError.unsupported(field: "pre_tokenizer.pattern", value: pattern)
         }
 
         try self.init(vocab: vocab, vocabField: "model.vocab", merges: merges, mergesField: "model.merges",
-                      addedTokens: addedTokens, normalizeNFC: normalizeNFC)
+                      addedTokens: addedTokens, normalizeNFC: normalizeNFC, splitPattern: splitPattern)
     }
 
     /// Builds the tokenizer from GGUF metadata arrays (`tokenizer.ggml.*`, with
-    /// `tokenizer.ggml.model == "gpt2"` and `tokenizer.ggml.pre == "qwen2"`).
+    /// `tokenizer.ggml.model == "gpt2"`; `splitPattern` is chosen by `tokenizer.ggml.pre`).
     ///
     /// Token types, chosen to reproduce the reference built from the same GGUF:
     /// - 3 CONTROL → special added token (`<|im_start|>`, `<|endoftext|>`, `<|fim_prefix|>`, …);
     /// - 4 USER_DEFINED → non-special added token (`<tool_call>`, `</tool_call>`);
     /// - everything else (1 NORMAL, 2 UNKNOWN, 5 UNUSED such as `[PAD151665]`, 6 BYTE) is an
-    ///   ordinary vocabulary entry: never matched in text, decoded as its text.
+    ///   ordinary vocabulary entry: never matched in text, decoded as its text. No merge
+    ///   makes an UNUSED placeholder, so encoding never produces one.
     /// With `tokenTypes == nil` there are no added tokens.
     ///
     /// - Parameter normalizeNFC: apply NFC before splitting, as Qwen's own `tokenizer.json`
     ///   and the fixture reference do (a GGUF carries no normalizer; llama.cpp skips it).
-    public init(ggufTokens: [String], merges: [String], tokenTypes: [Int32]?, normalizeNFC: Bool = true) throws {
+    /// - Parameter splitPattern: the pre-tokenizer regex.
+    public init(ggufTokens: [String], merges: [String], tokenTypes: [Int32]?, normalizeNFC: Bool = true,
+                splitPattern: SplitPattern = .qwen2) throws {
         guard !ggufTokens.isEmpty else {
             throw TokenizerError.invalidField("tokenizer.ggml.tokens", reason: "empty")
         }
@@ -160,7 +163,7 @@ extension Tokenizer {
             pairs.append(pair)
         }
         try self.init(vocab: vocab, vocabField: "tokenizer.ggml.tokens", merges: pairs, mergesField: "tokenizer.ggml.merges",
-                      addedTokens: addedTokens, normalizeNFC: normalizeNFC)
+                      addedTokens: addedTokens, normalizeNFC: normalizeNFC, splitPattern: splitPattern)
     }
 
     // MARK: - Helpers

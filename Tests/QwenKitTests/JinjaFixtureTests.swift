@@ -1,7 +1,8 @@
 import XCTest
 @testable import QwenKit
 
-/// Every case of templates/cases.jsonl, rendered by the Jinja engine from the verbatim template.
+/// Every case of templates/cases.jsonl and templates/cases-qwen3.5.jsonl, rendered by the
+/// Jinja engine from the verbatim templates.
 final class JinjaFixtureTests: XCTestCase {
     func loadTemplate(_ name: String) throws -> ChatTemplateRenderer {
         let data = try Fixtures.data("templates/\(name).jinja")
@@ -9,8 +10,48 @@ final class JinjaFixtureTests: XCTestCase {
     }
 
     func testEveryTemplateCaseRendersByteIdentically() throws {
-        let renderers = ["qwen2.5": try loadTemplate("qwen2.5"), "qwen3": try loadTemplate("qwen3")]
-        let data = try Fixtures.data("templates/cases.jsonl")
+        let counts = try checkCases("templates/cases.jsonl",
+                                    renderers: ["qwen2.5": try loadTemplate("qwen2.5"), "qwen3": try loadTemplate("qwen3")])
+        XCTAssertEqual(counts.checked, 42)
+        XCTAssertGreaterThan(counts.viaChatMessage, 35)
+    }
+
+    func testEveryQwen35TemplateCaseRendersByteIdentically() throws {
+        let counts = try checkCases("templates/cases-qwen3.5.jsonl", renderers: ["qwen3.5": try loadTemplate("qwen3.5")])
+        XCTAssertEqual(counts.checked, 23)
+        XCTAssertGreaterThan(counts.viaChatMessage, 15)
+    }
+
+    /// The template's own `raise_exception` calls, which no fixture case exercises.
+    func testQwen35TemplateRaisesItsErrors() throws {
+        let renderer = try loadTemplate("qwen3.5")
+        let user: JSONValue = .object([("role", .string("user")), ("content", .string("hi"))])
+        let system: JSONValue = .object([("role", .string("system")), ("content", .string("be brief"))])
+        let toolResult: JSONValue = .object([("role", .string("user")),
+                                             ("content", .string("<tool_response>\n1\n</tool_response>"))])
+        let image: JSONValue = .object([("role", .string("system")),
+                                        ("content", .array([.object([("type", .string("image"))])]))])
+        let unknownRole: JSONValue = .object([("role", .string("critic")), ("content", .string("?"))])
+        let cases: [([JSONValue], String)] = [
+            ([], "No messages provided."),
+            ([toolResult], "No user query found in messages."),
+            ([user, system], "System message must be at the beginning."),
+            ([image, user], "System message cannot contain images."),
+            ([user, unknownRole], "Unexpected message role."),
+        ]
+        for (messages, message) in cases {
+            XCTAssertThrowsError(try renderer.render(messageObjects: messages, tools: nil, addGenerationPrompt: true)) { error in
+                XCTAssertEqual((error as? JinjaError)?.message, message)
+                XCTAssertEqual((error as? JinjaError)?.isRaisedByTemplate, true)
+            }
+        }
+    }
+
+    /// Renders every case of `file` and compares it with `rendered`; returns how many cases
+    /// were checked, and how many of them also through ``ChatMessage``.
+    private func checkCases(_ file: String, renderers: [String: ChatTemplateRenderer]) throws
+        -> (checked: Int, viaChatMessage: Int) {
+        let data = try Fixtures.data(file)
         var checked = 0
         var viaChatMessage = 0
         for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
@@ -30,16 +71,16 @@ final class JinjaFixtureTests: XCTestCase {
             XCTAssertEqual(rendered, expected, "case \(id) (\(templateName))")
             checked += 1
 
-            // The ChatMessage route gives the same bytes wherever ChatMessage models every field.
-            let typed = try messages.map(ChatMessage.init(json:))
-            if messages.allSatisfy({ $0["reasoning_content"] == nil }) {
+            // The ChatMessage route gives the same bytes wherever ChatMessage models every field
+            // (not `reasoning_content` here, nor image content parts).
+            if messages.allSatisfy({ $0["reasoning_content"] == nil }),
+               let typed = try? messages.map(ChatMessage.init(json:)) {
                 let viaTyped = try renderer.render(messages: typed, tools: tools, addGenerationPrompt: addGenerationPrompt,
                                                    extraContext: extra)
                 XCTAssertEqual(viaTyped, expected, "case \(id) (\(templateName)) via ChatMessage")
                 viaChatMessage += 1
             }
         }
-        XCTAssertEqual(checked, 42)
-        XCTAssertGreaterThan(viaChatMessage, 35)
+        return (checked, viaChatMessage)
     }
 }

@@ -30,6 +30,13 @@ enum Fixtures {
         try qwenTokenizer.get()
     }
 
+    /// The Qwen3.5 tokenizer from `qwen3.5-tokenizer/`, loaded once per test process.
+    static let qwen35Tokenizer: Result<Tokenizer, Error> = Result {
+        let json = try Data(contentsOf: url("qwen3.5-tokenizer/tokenizer.json"))
+        let config = try Data(contentsOf: url("qwen3.5-tokenizer/tokenizer_config.json"))
+        return try Tokenizer(tokenizerJSON: json, tokenizerConfigJSON: config)
+    }
+
     struct Case: Decodable {
         let id: Int
         let text: String
@@ -47,7 +54,7 @@ enum Fixtures {
         }
     }
 
-    /// Every case of `tokenizer/qwen2.5-cases.jsonl`. Parsed with `JSONDecoder`: Linux's
+    /// Every case of a tokenizer case file, by default `tokenizer/qwen2.5-cases.jsonl`. Parsed with `JSONDecoder`: Linux's
     /// `JSONSerialization` drops a U+FEFF at the start of a string (case `bom`).
     static func cases(file: URL = url("tokenizer/qwen2.5-cases.jsonl")) throws -> [Case] {
         let data = try Data(contentsOf: file)

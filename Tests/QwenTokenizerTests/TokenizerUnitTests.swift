@@ -108,7 +108,7 @@ final class TokenizerUnitTests: XCTestCase {
             ],
             "normalizer": ["type": "NFC"],
             "pre_tokenizer": ["type": "Sequence", "pretokenizers": [
-                ["type": "Split", "pattern": ["Regex": Tokenizer.qwen2Pattern], "behavior": "Isolated", "invert": false],
+                ["type": "Split", "pattern": ["Regex": Tokenizer.SplitPattern.qwen2.regex], "behavior": "Isolated", "invert": false],
                 ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false],
             ]] as [String: Any],
         ]
@@ -129,6 +129,22 @@ final class TokenizerUnitTests: XCTestCase {
             XCTAssertEqual(stringForm.encode(text), arrayForm.encode(text))
         }
         XCTAssertEqual(stringForm.encode("hello<|im_end|>"), [259, 262])
+    }
+
+    func testTokenizerJSONSelectsTheSplitPatternByRegex() throws {
+        for pattern in Tokenizer.SplitPattern.allCases {
+            let tokenizer = try Tokenizer(tokenizerJSON: tokenizerJSON { root in
+                root["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": pattern.regex]]
+            }, tokenizerConfigJSON: nil)
+            XCTAssertEqual(tokenizer.splitPattern, pattern)
+        }
+        XCTAssertEqual(try Tokenizer(tokenizerJSON: tokenizerJSON(), tokenizerConfigJSON: nil).splitPattern, .qwen2)
+        // Two different Split regexes: neither is implemented as a sequence.
+        assertThrows(try Tokenizer(tokenizerJSON: tokenizerJSON { root in
+            root["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": Tokenizer.SplitPattern.allCases.map {
+                ["type": "Split", "pattern": ["Regex": $0.regex]]
+            }]
+        }, tokenizerConfigJSON: nil), mentioning: "pre_tokenizer.pattern")
     }
 
     func testTokenizerConfigOverridesSpecialFlag() throws {
@@ -224,10 +240,10 @@ final class TokenizerUnitTests: XCTestCase {
 
     // MARK: - Pre-tokenizer
 
-    private func pieces(_ text: String) -> [String] {
+    private func pieces(_ text: String, pattern: Tokenizer.SplitPattern = .qwen2) -> [String] {
         let scalars = Array(text.unicodeScalars)
         var start = 0
-        return PreTokenizer.split(scalars).map { end in
+        return PreTokenizer.split(scalars, pattern: pattern).map { end in
             defer { start = end }
             var view = String.UnicodeScalarView()
             view.append(contentsOf: scalars[start..<end])
@@ -248,6 +264,24 @@ final class TokenizerUnitTests: XCTestCase {
         XCTAssertEqual(pieces("\nfoo"), ["\n", "foo"])
         XCTAssertEqual(pieces("\u{3000}日本"), ["\u{3000}日本"])
         XCTAssertEqual(pieces(""), [])
+    }
+
+    /// Qwen3.5's pattern joins combining marks to letters; Qwen2's treats them as symbols.
+    func testQwen35PreTokenizerJoinsMarksToLetters() {
+        let hindi = "\u{928}\u{92E}\u{938}\u{94D}\u{924}\u{947}"  // नमस्ते: virama U+094D, vowel sign U+0947
+        XCTAssertEqual(pieces(hindi, pattern: .qwen35), [hindi])
+        XCTAssertEqual(pieces(hindi, pattern: .qwen2), ["\u{928}\u{92E}\u{938}", "\u{94D}\u{924}", "\u{947}"])
+        XCTAssertEqual(pieces("cafe\u{301} x", pattern: .qwen35), ["cafe\u{301}", " x"])
+        XCTAssertEqual(pieces("cafe\u{301} x", pattern: .qwen2), ["cafe", "\u{301}", " x"])
+        // A mark may still be the optional leading character, or follow a space or a digit.
+        XCTAssertEqual(pieces("\u{301}\u{301}a", pattern: .qwen35), ["\u{301}\u{301}a"])
+        XCTAssertEqual(pieces(" \u{301}x", pattern: .qwen35), [" \u{301}x"])
+        XCTAssertEqual(pieces(" \u{301}x", pattern: .qwen2), [" \u{301}", "x"])
+        XCTAssertEqual(pieces("1\u{301}", pattern: .qwen35), ["1", "\u{301}"])
+        // Marks leave the symbol class: a punctuation run stops before them.
+        XCTAssertEqual(pieces("!!\u{301}", pattern: .qwen35), ["!!", "\u{301}"])
+        XCTAssertEqual(pieces("!!\u{301}", pattern: .qwen2), ["!!\u{301}"])
+        XCTAssertEqual(pieces("Hello world's 42", pattern: .qwen35), pieces("Hello world's 42"))
     }
 }
 

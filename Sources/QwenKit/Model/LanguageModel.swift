@@ -115,8 +115,10 @@ public final class LanguageModel: Sendable {
         return tokenizer
     }
 
-    /// Builds the byte-level BPE tokenizer from the `tokenizer.ggml.*` keys.
-    private static func tokenizer(gguf: GGUFFile) throws -> Tokenizer {
+    /// Builds the byte-level BPE tokenizer from the `tokenizer.ggml.*` keys. `tokenizer.ggml.pre`
+    /// picks the split regex: `qwen35` the Qwen3.5 one, anything else (or none) Qwen2's.
+    /// Internal so that tests can check it without loading the model.
+    static func tokenizer(gguf: GGUFFile) throws -> Tokenizer {
         func strings(_ key: String) throws(ModelFileError) -> [String] {
             guard let array = gguf[key]?.array else { throw .missingMetadata(key: key) }
             var result: [String] = []
@@ -139,8 +141,9 @@ public final class LanguageModel: Sendable {
                 return t32
             }
         }
+        let splitPattern = gguf["tokenizer.ggml.pre"]?.string.flatMap(Tokenizer.SplitPattern.init(rawValue:)) ?? .qwen2
         return try Tokenizer(ggufTokens: try strings("tokenizer.ggml.tokens"),
-                             merges: try strings("tokenizer.ggml.merges"), tokenTypes: types)
+                             merges: try strings("tokenizer.ggml.merges"), tokenTypes: types, splitPattern: splitPattern)
     }
 }
 
