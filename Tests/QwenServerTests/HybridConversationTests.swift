@@ -13,7 +13,7 @@ final class HybridConversationTests: XCTestCase {
     func testSecondRequestReusesTheRecurrentState() async throws {
         let model = try Self.model.get()
         let engine = try InferenceEngine(model: model, modelID: "tiny-qwen35", contextLength: 512, parallel: 1, threads: 1)
-        func body(_ messages: String) -> String {
+        @Sendable func body(_ messages: String) -> String {
             #"{"model": "tiny-qwen35", "max_tokens": 4, "temperature": 0, "chat_template_kwargs": {"enable_thinking": false}, "messages": [\#(messages)]}"#
         }
         let first = #"{"role": "user", "content": "What is the capital of France?"}"#
