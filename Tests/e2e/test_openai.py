@@ -339,6 +339,79 @@ def run(server, model_id):
     return failed
 
 
+def run_qwen35(server):
+    """The tiny Qwen3.5 hybrid (random weights, the real tokenizer and template): a forced tool call
+    in Qwen3.5's XML form reaches the SDK as `tool_calls`, streamed and not; a follow-up request
+    takes the conversation from the slot's cache."""
+    client = openai.OpenAI(base_url=server.base + "/v1", api_key=API_KEY, max_retries=0, timeout=120)
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    # Closed values only: random weights never end a free-text value.
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "required": ["city", "metric"],
+        "properties": {"city": {"type": "string", "enum": ["Paris", "Tokyo"]}, "metric": {"type": "boolean"}}}}}
+    no_think = {"chat_template_kwargs": {"enable_thinking": False}}
+    model = client.models.list().data[0].id
+    failed = 0
+
+    def report(name, f):
+        nonlocal failed
+        start = time.time()
+        try:
+            f()
+            print(f"ok   qwen3.5: {name} ({time.time() - start:.1f} s)")
+        except Exception as e:
+            failed += 1
+            print(f"FAIL qwen3.5: {name}: {type(e).__name__}: {e}")
+
+    def plain():
+        reply = client.chat.completions.create(model=model, messages=WEATHER_QUESTION, tools=[tool],
+                                               tool_choice=named, temperature=0, max_tokens=200, extra_body=no_think)
+        choice = reply.choices[0]
+        assert choice.finish_reason == "tool_calls", choice
+        calls = choice.message.tool_calls
+        assert calls and calls[0].function.name == "get_weather", choice.message
+        arguments = json.loads(calls[0].function.arguments)
+        assert arguments.get("city") in ("Paris", "Tokyo") and isinstance(arguments.get("metric"), bool), arguments
+        assert calls[0].id and calls[0].type == "function", calls[0]
+
+    def streamed():
+        stream = client.chat.completions.create(model=model, messages=WEATHER_QUESTION, tools=[tool],
+                                                tool_choice=named, temperature=0, max_tokens=200, stream=True,
+                                                extra_body=no_think)
+        names, arguments, finish, content = {}, {}, None, ""
+        for chunk in stream:
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            content += delta.content or ""
+            for call in delta.tool_calls or []:
+                if call.function and call.function.name:
+                    names[call.index] = call.function.name
+                if call.function and call.function.arguments:
+                    arguments[call.index] = arguments.get(call.index, "") + call.function.arguments
+            finish = chunk.choices[0].finish_reason or finish
+        assert finish == "tool_calls" and names == {0: "get_weather"}, (finish, names, content)
+        assert "<tool_call>" not in content and "<function=" not in content, content
+        parsed = json.loads(arguments[0])
+        assert parsed.get("city") in ("Paris", "Tokyo") and isinstance(parsed.get("metric"), bool), arguments
+
+    def conversation():
+        messages = [{"role": "user", "content": "What is the capital of France?"}]
+        first = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=4,
+                                               extra_body=no_think)
+        messages += [{"role": "assistant", "content": first.choices[0].message.content},
+                     {"role": "user", "content": "And of Italy?"}]
+        second = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=4,
+                                                extra_body=no_think)
+        cached = second.usage.prompt_tokens_details.cached_tokens
+        assert cached >= first.usage.prompt_tokens - 10, (cached, first.usage, second.usage)
+
+    report("a named tool_choice gives an XML call the SDK reads as tool_calls", plain)
+    report("the same call streamed as tool_calls deltas", streamed)
+    report("the second turn of a conversation comes from the cache", conversation)
+    return failed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--binary", default=".build/release/qwenkit")
@@ -352,6 +425,15 @@ def main():
         failed = run(server, model_id)
     finally:
         server.stop()
+    fixtures = os.environ.get("QWENKIT_FIXTURES")
+    if fixtures:
+        hybrid = Server(args.binary, os.path.join(fixtures, "models", "tiny-qwen35"))
+        try:
+            failed += run_qwen35(hybrid)
+        finally:
+            hybrid.stop()
+    else:
+        print("skip qwen3.5 checks: QWENKIT_FIXTURES is not set")
     print(f"{'FAILED' if failed else 'passed'}: e2e against {args.binary} in {time.time() - start:.0f} s"
           + (f" ({failed} failing; server log: {server.log.name})" if failed else ""))
     sys.exit(1 if failed else 0)
