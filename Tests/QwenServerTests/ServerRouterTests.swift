@@ -128,7 +128,14 @@ final class ServerRouterTests: XCTestCase {
             XCTAssertEqual(chunks.first?["choices"]?[0]?["delta"]?["role"], "assistant")
             let usageChunk = try XCTUnwrap(chunks.last)
             XCTAssertEqual(usageChunk["choices"], [])
-            XCTAssertEqual(usageChunk["usage"], expectedUsage)
+            let usage = try XCTUnwrap(usageChunk["usage"])
+            for key in ["prompt_tokens", "completion_tokens", "total_tokens"] {
+                XCTAssertEqual(usage[key], expectedUsage[key], key)
+            }
+            // The same prompt again: all but its last token come from the slot's cache.
+            XCTAssertEqual(expectedUsage["prompt_tokens_details"]?["cached_tokens"], 0)
+            XCTAssertEqual(usage["prompt_tokens_details"]?["cached_tokens"]?.intValue,
+                           (expectedUsage["prompt_tokens"]?.intValue ?? 0) - 1)
             let finishChunk = chunks[chunks.count - 2]
             XCTAssertEqual(finishChunk["choices"]?[0]?["finish_reason"], "length")
             XCTAssertEqual(finishChunk["choices"]?[0]?["delta"], .object([]))
