@@ -12,8 +12,9 @@
 #
 # llama.cpp comes from the tree that `benchmarks/compare-llamacpp.sh -b` unpacks and builds
 # (third_party/llamacpp, or $LLAMACPP_DIR): its convert_hf_to_gguf.py and gguf-py convert, and
-# its build/bin/llama-quantize, if built, quantizes:
-#   cmake --build third_party/llamacpp/build --target llama-quantize -j2
+# its build/bin/llama-quantize, if built, quantizes (cmake may be the one in its venv):
+#   PATH=third_party/llamacpp/venv/bin:$PATH nice -n 19 \
+#     cmake --build third_party/llamacpp/build --target llama-quantize -j2
 # Python: $PYTHON (default /work/refvenv/bin/python when present, else python3) needs torch,
 # transformers >= 5.23, safetensors, numpy, sentencepiece (llama.cpp's converter requirements).
 # Heavy steps run under `nice -n 19`. Then:
@@ -66,6 +67,6 @@ if [[ -x $QUANTIZE ]]; then
   fi
   echo "Q4_K_M: $Q4"
 else
-  echo "no $QUANTIZE: Q4_K_M skipped (cmake --build $TP/build --target llama-quantize -j2)" >&2
+  echo "no $QUANTIZE: Q4_K_M skipped (PATH=$TP/venv/bin:\$PATH cmake --build $TP/build --target llama-quantize -j2)" >&2
 fi
 echo "HF checkpoint: $HF"
