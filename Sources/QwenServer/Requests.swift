@@ -134,6 +134,9 @@ struct ChatCompletionRequest {
     var settings: CompletionSettings
     var responseFormat: ResponseFormat = .text
     var enableThinking: Bool?
+    /// `chat_template_kwargs` other than `enable_thinking` (e.g. Qwen3.6's `preserve_thinking`),
+    /// passed to the chat template as variables.
+    var templateArguments: [String: JSONValue] = [:]
 
     enum ResponseFormat {
         case text
@@ -215,6 +218,12 @@ struct ChatCompletionRequest {
             default:
                 throw APIError.invalid("response_format.type", "'response_format.type' must be text, json_object or json_schema.")
             }
+        }
+        if let kwargs = r.present("chat_template_kwargs") {
+            guard let members = kwargs.objectValue else {
+                throw APIError.invalid("chat_template_kwargs", "'chat_template_kwargs' must be an object.")
+            }
+            for (key, value) in members where key != "enable_thinking" { templateArguments[key] = value }
         }
         if let thinking = r.present("chat_template_kwargs")?["enable_thinking"] {
             guard let b = thinking.boolValue else {

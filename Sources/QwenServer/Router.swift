@@ -138,7 +138,8 @@ struct OpenAIRoutes: Sendable {
         let prompt: String
         do {
             prompt = try engine.model.renderPrompt(messages: chat.messages, tools: offerTools ? chat.tools : nil,
-                                                   addGenerationPrompt: true, enableThinking: chat.enableThinking)
+                                                   addGenerationPrompt: true, enableThinking: chat.enableThinking,
+                                                   templateArguments: chat.templateArguments)
         } catch {
             throw APIError.invalid("messages", "The conversation cannot be rendered with the model's chat template: \(error)")
         }

@@ -23,6 +23,22 @@ enum ServerFixtures {
 
     /// The tiny random-weight Qwen2 model, loaded once for all tests.
     static let tinyModel = Result { try LanguageModel(path: tinyModelPath) }
+
+    /// The tiny Qwen2 model's Hugging Face folder, linked into a temporary folder with `template`
+    /// in place of its own chat template.
+    static func tinyModel(template: String) throws -> LanguageModel {
+        let source = root.appendingPathComponent("models/tiny-qwen2")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qwenkit-template-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for file in ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"] {
+            try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(file),
+                                                       withDestinationURL: source.appendingPathComponent(file))
+        }
+        let configuration = try JSONValue.parse(Data(contentsOf: source.appendingPathComponent("tokenizer_config.json")))
+        let members = (configuration.objectValue ?? []).filter { $0.0 != "chat_template" } + [("chat_template", .string(template))]
+        try Data(JSONValue.object(members).pythonJSON.utf8).write(to: folder.appendingPathComponent("tokenizer_config.json"))
+        return try LanguageModel(path: folder.path)
+    }
 }
 
 /// A response read back whole: status, headers, body text and (when it parses) the JSON body.

@@ -10,18 +10,8 @@ import XCTest
 final class XMLToolCallServerTests: XCTestCase {
     /// The tiny model's Hugging Face folder, copied with the Qwen3.5 chat template.
     static let xmlModel = Result { () throws -> LanguageModel in
-        let source = ServerFixtures.root.appendingPathComponent("models/tiny-qwen2")
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qwenkit-xml-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        for file in ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"] {
-            try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(file),
-                                                       withDestinationURL: source.appendingPathComponent(file))
-        }
         let template = try String(contentsOf: ServerFixtures.root.appendingPathComponent("templates/qwen3.5.jinja"), encoding: .utf8)
-        let configuration = try JSONValue.parse(Data(contentsOf: source.appendingPathComponent("tokenizer_config.json")))
-        let members = (configuration.objectValue ?? []).filter { $0.0 != "chat_template" } + [("chat_template", .string(template))]
-        try Data(JSONValue.object(members).pythonJSON.utf8).write(to: folder.appendingPathComponent("tokenizer_config.json"))
-        return try LanguageModel(path: folder.path)
+        return try ServerFixtures.tinyModel(template: template)
     }
 
     func makeXMLEngine() throws -> InferenceEngine {

@@ -6,9 +6,11 @@ extension LanguageModel {
     ///   - tools: OpenAI-style function definitions (`{"type": "function", "function": {...}}`), offered
     ///     to the model exactly as the template writes them; nil or empty for none.
     ///   - enableThinking: Qwen3's `enable_thinking`; nil leaves it undefined, to the template's default.
+    ///   - templateArguments: more template variables (transformers' `**kwargs`, e.g. Qwen3.6's
+    ///     `preserve_thinking`); they cannot replace `messages`, `tools` or `add_generation_prompt`.
     public func renderPrompt(messages: [ChatMessage], tools: [JSONValue]? = nil, addGenerationPrompt: Bool = true,
-                             enableThinking: Bool? = nil) throws -> String {
-        var context: [String: JSONValue] = [:]
+                             enableThinking: Bool? = nil, templateArguments: [String: JSONValue] = [:]) throws -> String {
+        var context = templateArguments.filter { !["messages", "tools", "add_generation_prompt"].contains($0.key) }
         if let enableThinking { context["enable_thinking"] = .bool(enableThinking) }
         for (name, token) in [("bos_token", "<|endoftext|>"), ("eos_token", "<|im_end|>"), ("pad_token", "<|endoftext|>")] {
             context[name] = .string(token)
