@@ -37,7 +37,8 @@ struct Chat: ParsableCommand {
             }
             history.append(.user(line))
             let messages = (system.map { [ChatMessage.system($0)] } ?? []) + history
-            let promptText = try model.renderPrompt(messages: messages, enableThinking: sampling.think)
+            let promptText = try model.renderPrompt(messages: messages, enableThinking: sampling.think,
+                                                 templateArguments: sampling.templateArguments)
             let startsInReasoning = promptText.hasSuffix("<think>\n")
             // The whole conversation is rendered each turn; the generator reuses the cached prefix
             // (the template may drop old <think> blocks, so only the common prefix is kept).

@@ -54,6 +54,11 @@ struct SamplingOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Qwen3: think before answering (enable_thinking); default: the template's.")
     var think: Bool?
     @Flag(help: "Do not show the model's reasoning.") var hideThinking = false
+    @Flag(help: "Qwen3.6: keep the reasoning of earlier turns in the prompt (preserve_thinking).")
+    var preserveThinking = false
+
+    /// Template variables beyond `enable_thinking`.
+    var templateArguments: [String: JSONValue] { preserveThinking ? ["preserve_thinking": .bool(true)] : [:] }
 
     func validate() throws {
         if let maxTokens, maxTokens < 0 { throw ValidationError("--max-tokens must not be negative") }

@@ -27,7 +27,8 @@ struct Run: ParsableCommand {
             var messages: [ChatMessage] = []
             if let system { messages.append(.system(system)) }
             messages.append(.user(text))
-            promptText = try model.renderPrompt(messages: messages, enableThinking: sampling.think)
+            promptText = try model.renderPrompt(messages: messages, enableThinking: sampling.think,
+                                                 templateArguments: sampling.templateArguments)
         }
         let startsInReasoning = !raw && promptText.hasSuffix("<think>\n")
         let tokens = tokenizer.encode(promptText)

@@ -86,3 +86,16 @@ final class Qwen35LayoutTests: XCTestCase {
         try Data(out).write(to: url)
     }
 }
+
+/// The family registry: which architecture names and Hugging Face classes mean which family.
+final class ModelFamilyTests: XCTestCase {
+    func testLookups() {
+        XCTAssertEqual(ModelFamily.gguf("qwen35moe"), .qwen35MoE)
+        XCTAssertNil(ModelFamily.gguf("llama"))
+        XCTAssertEqual(ModelFamily.huggingFace(className: "Qwen3_5ForConditionalGeneration", modelType: "qwen3_5"), .qwen35)
+        // model_type only when no class is named; an unknown class is not guessed from it.
+        XCTAssertEqual(ModelFamily.huggingFace(className: nil, modelType: "qwen3_5_moe_text"), .qwen35MoE)
+        XCTAssertNil(ModelFamily.huggingFace(className: "Qwen3ForSequenceClassification", modelType: "qwen3"))
+        XCTAssertEqual(Set(ModelFamily.all.map(\.architecture)).count, ModelFamily.all.count)
+    }
+}

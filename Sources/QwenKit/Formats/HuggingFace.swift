@@ -91,21 +91,22 @@ struct JSONFile {
 }
 
 extension ModelConfig {
-    /// Hugging Face `architectures` entries → the engine's architecture names.
-    static let huggingFaceArchitectures = [
-        "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3", "Qwen3MoeForCausalLM": "qwen3moe",
-        "Qwen3_5ForConditionalGeneration": "qwen35", "Qwen3_5ForCausalLM": "qwen35",
-        "Qwen3_5MoeForConditionalGeneration": "qwen35moe", "Qwen3_5MoeForCausalLM": "qwen35moe",
-    ]
-
     /// Reads a Hugging Face `config.json`, checking each value is sane before it sizes anything.
     init(huggingFace file: JSONFile) throws(ModelFileError) {
-        guard let names = file.value("architectures", in: file.root) else { throw file.invalid("architectures", "missing") }
-        guard let list = names.arrayValue, let first = list.first?.stringValue else {
-            throw file.invalid("architectures", "expected a list of class names")
+        // The family: the first `architectures` class, else `model_type`.
+        var className: String?
+        if let names = file.value("architectures", in: file.root) {
+            guard let list = names.arrayValue, let first = list.first?.stringValue else {
+                throw file.invalid("architectures", "expected a list of class names")
+            }
+            className = first
         }
-        guard let arch = Self.huggingFaceArchitectures[first] else { throw .unsupportedArchitecture(first) }
-        let hybrid = Self.isHybrid(arch)
+        let modelType = try file.string("model_type", in: file.root)
+        guard let family = ModelFamily.huggingFace(className: className, modelType: modelType) else {
+            guard let name = className ?? modelType else { throw file.invalid("architectures", "missing") }
+            throw .unsupportedArchitecture(name)
+        }
+        let hybrid = family.hybrid
         // Qwen3.5 releases are multimodal: the text model's fields sit in `text_config`
         // (fine-tunes may write them flat, at the top level).
         var root = file.root
@@ -124,11 +125,11 @@ extension ModelConfig {
             throw file.invalid("use_sliding_window", "sliding-window attention is not supported")
         }
 
-        architecture = arch
+        self.family = family
         layerCount = try integer("num_hidden_layers", 1...1024)
         hiddenSize = try integer("hidden_size", 1...65536)
         // A Qwen3.5 mixture-of-experts config has no dense width.
-        feedForwardSize = arch == "qwen35moe" && file.value("intermediate_size", in: root) == nil
+        feedForwardSize = hybrid && family.experts && file.value("intermediate_size", in: root) == nil
             ? 0 : try integer("intermediate_size", 1...1 << 20)
         headCount = try integer("num_attention_heads", 1...1024)
         kvHeadCount = try integer("num_key_value_heads", 1...headCount, default: headCount)
@@ -147,7 +148,7 @@ extension ModelConfig {
         rmsNormEpsilon = Float(try file.number("rms_norm_eps", in: root, default: 1e-6))
         trainedContextLength = try integer("max_position_embeddings", 1...1 << 24)
         vocabularySize = try integer("vocab_size", 1...1 << 24)
-        hasQueryKeyNorm = arch != "qwen2"
+        hasQueryKeyNorm = family.queryKeyNorm
         tieWordEmbeddings = try file.bool("tie_word_embeddings", in: root,
                                           default: try file.bool("tie_word_embeddings", in: file.root, default: false))
         attentionOutputGate = hybrid ? try file.bool("attn_output_gate", in: root, default: true) : false
@@ -215,7 +216,7 @@ extension ModelConfig {
         }
 
         experts = nil
-        if arch == "qwen3moe" || arch == "qwen35moe" {
+        if family.experts {
             let count = try integer("num_experts", 1...4096)
             // Qwen3.5's MoE block always renormalizes the top-k weights (it has no switch).
             var moe = ExpertConfig(count: count,

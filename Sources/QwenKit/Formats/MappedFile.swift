@@ -89,8 +89,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
         case let .missingTensor(name):
             "model file lacks the tensor '\(name)'"
         case let .unsupportedArchitecture(arch):
-            "unsupported model architecture '\(arch)' (supported: qwen2, qwen3, qwen3moe, qwen35, qwen35moe; "
-                + "Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, Qwen3_5(Moe)ForConditionalGeneration/CausalLM)"
+            "unsupported model architecture '\(arch)' (supported: \(ModelFamily.supportedNames))"
         case let .invalidFile(path, field, reason):
             "invalid model file '\(path)': \(field): \(reason)"
         }

@@ -346,3 +346,29 @@ enum GatedDeltaRule {
         }
     }
 }
+
+extension InferenceState {
+    /// `b.projected = deltaNet(b.normed)`: each run of consecutive rows of one sequence (the whole
+    /// batch in a prompt, single rows in a batched decode step) carries that sequence's state.
+    func deltaNetBlock(_ weights: DeltaNetWeights, layer l: Int, rows: [RowTarget]) {
+        let c = model.config, b = buffers
+        // Non-nil: DeltaNet layers exist only with a DeltaNet config, which makes the scratch.
+        let d = c.deltaNet.unsafelyUnwrapped, scratch = b.deltaNet.unsafelyUnwrapped
+        let index = kindIndex[l]
+        let convSize = (d.convKernel - 1) * d.convChannels, recurrentSize = d.valueHeads * d.keyDim * d.valueDim
+        var segments: [DeltaNetSegment] = []
+        var start = 0
+        while start < rows.count {
+            let state = rows[start].state
+            var end = start + 1
+            while end < rows.count && rows[end].state === state { end += 1 }
+            segments.append(DeltaNetSegment(start: start, count: end - start,
+                                            conv: state.convState + index * convSize,
+                                            recurrent: state.recurrentState + index * recurrentSize))
+            start = end
+        }
+        weights.apply(b.normed, n: rows.count, segments: segments, config: d, epsilon: c.rmsNormEpsilon,
+                      into: b.projected, scratch: scratch, tiles: b.tiles, threads: threads)
+    }
+
+}

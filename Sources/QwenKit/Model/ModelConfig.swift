@@ -1,9 +1,11 @@
 /// The shape of a Qwen transformer, read from a model file's metadata (GGUF keys or a
 /// Hugging Face `config.json`).
 public struct ModelConfig: Sendable, Equatable {
+    /// The architecture family (``ModelFamily``), which decides what the config and weights hold.
+    public var family: ModelFamily
     /// `qwen2`, `qwen3`, `qwen3moe`, `qwen35` or `qwen35moe`: GGUF's `general.architecture`
     /// names, also used for the Hugging Face classes (`Qwen2ForCausalLM`, …, `qwen3_5`, `qwen3_5_moe`).
-    public var architecture: String
+    public var architecture: String { family.architecture }
     public var layerCount: Int
     /// Width of the residual stream (`embedding_length`).
     public var hiddenSize: Int
@@ -110,19 +112,13 @@ public struct ExpertConfig: Sendable, Equatable {
 }
 
 extension ModelConfig {
-    /// Architectures this engine runs.
-    static let supportedArchitectures: Set<String> = ["qwen2", "qwen3", "qwen3moe", "qwen35", "qwen35moe"]
-
-    /// Whether the architecture is a Qwen3.5 hybrid (Gated DeltaNet + gated attention).
-    static func isHybrid(_ architecture: String) -> Bool { architecture.hasPrefix("qwen35") }
-
     /// Reads the `<arch>.*` keys of a GGUF file, checking each value is sane before it sizes anything.
     init(gguf: GGUFFile) throws(ModelFileError) {
         guard let arch = gguf["general.architecture"]?.string else {
             throw .missingMetadata(key: "general.architecture")
         }
-        guard Self.supportedArchitectures.contains(arch) else { throw .unsupportedArchitecture(arch) }
-        let hybrid = Self.isHybrid(arch), mixture = arch.hasSuffix("moe")
+        guard let family = ModelFamily.gguf(arch) else { throw .unsupportedArchitecture(arch) }
+        let hybrid = family.hybrid, mixture = family.experts
 
         func integer(_ suffix: String, range: ClosedRange<Int>) throws(ModelFileError) -> Int {
             let key = "\(arch).\(suffix)"
@@ -147,7 +143,7 @@ extension ModelConfig {
             return number
         }
 
-        architecture = arch
+        self.family = family
         // Qwen3.5 files append the multi-token-prediction block(s) to `block_count`; they are not run.
         let blocks = try integer("block_count", range: 1...1024)
         let predictionBlocks = hybrid ? try optionalInteger("nextn_predict_layers", range: 0...blocks - 1) ?? 0 : 0
@@ -185,8 +181,8 @@ extension ModelConfig {
             throw .missingMetadata(key: "tokenizer.ggml.tokens")
         }
         vocabularySize = tokens.count
-        hasQueryKeyNorm = arch != "qwen2"
-        tieWordEmbeddings = gguf.tensor(named: "output.weight") == nil
+        hasQueryKeyNorm = family.queryKeyNorm
+        tieWordEmbeddings = gguf.tensor(named: TensorNames.gguf(family: family).output) == nil
         attentionOutputGate = hybrid
 
         ropeScaling = nil

@@ -28,13 +28,13 @@ struct TensorNames: Sendable {
     func layer(_ i: Int) -> String { "\(layerPrefix)\(i)." }
 
     /// llama.cpp's names (`token_embd.weight`, `blk.N.attn_q.weight`, …), as its converter writes them.
-    static func gguf(architecture: String) -> TensorNames {
+    static func gguf(family: ModelFamily) -> TensorNames {
         TensorNames(
             embedding: "token_embd.weight", outputNorm: "output_norm.weight", output: "output.weight",
             layerPrefix: "blk.",
             mixerNorm: "attn_norm.weight",
             // Qwen3.5 files name the second norm after Hugging Face's post_attention_layernorm.
-            ffnNorm: ModelConfig.isHybrid(architecture) ? "post_attention_norm.weight" : "ffn_norm.weight",
+            ffnNorm: family.hybrid ? "post_attention_norm.weight" : "ffn_norm.weight",
             q: "attn_q.weight", k: "attn_k.weight", v: "attn_v.weight", o: "attn_output.weight",
             qBias: "attn_q.bias", kBias: "attn_k.bias", vBias: "attn_v.bias", oBias: "attn_output.bias",
             qNorm: "attn_q_norm.weight", kNorm: "attn_k_norm.weight",
@@ -51,7 +51,7 @@ struct TensorNames: Sendable {
 
     /// Hugging Face's names (`model.embed_tokens.weight`, `model.layers.N.self_attn.q_proj.weight`, …)
     /// under `prefix` (`model.`, or `model.language_model.` in the multimodal Qwen3.5 releases).
-    static func huggingFace(prefix: String, architecture: String) -> TensorNames {
+    static func huggingFace(prefix: String, family: ModelFamily) -> TensorNames {
         TensorNames(
             embedding: prefix + "embed_tokens.weight", outputNorm: prefix + "norm.weight", output: "lm_head.weight",
             layerPrefix: prefix + "layers.",
@@ -73,7 +73,7 @@ struct TensorNames: Sendable {
             experts: ExpertNames(gate: "mlp.experts.*.gate_proj.weight", up: "mlp.experts.*.up_proj.weight",
                                  down: "mlp.experts.*.down_proj.weight",
                                  fusedGateUp: (gateUp: "mlp.experts.gate_up_proj", down: "mlp.experts.down_proj")),
-            storesZeroCentredNorms: ModelConfig.isHybrid(architecture), storesDecayLog: true)
+            storesZeroCentredNorms: family.hybrid, storesDecayLog: true)
     }
 }
 

@@ -56,20 +56,20 @@ public final class InferenceState {
 
     // (attention layer, position, kvDim) each. Reserved in full but touched only as positions fill,
     // so resident memory grows with the conversation, not with the context limit.
-    private let keyCache: UnsafeMutablePointer<Float>
-    private let valueCache: UnsafeMutablePointer<Float>
+    let keyCache: UnsafeMutablePointer<Float>
+    let valueCache: UnsafeMutablePointer<Float>
     /// Per model layer, its index among the attention layers or among the DeltaNet layers.
-    private let kindIndex: [Int]
+    let kindIndex: [Int]
     // (DeltaNet layer, convKernel − 1, convChannels) and (DeltaNet layer, valueHeads, keyDim, valueDim).
-    private let convState: UnsafeMutablePointer<Float>
-    private let recurrentState: UnsafeMutablePointer<Float>
+    let convState: UnsafeMutablePointer<Float>
+    let recurrentState: UnsafeMutablePointer<Float>
     private let convStateCount: Int, recurrentStateCount: Int
     /// Cos and sin of every (position, frequency) pair: (contextLength, rotaryDims / 2) each.
-    private let ropeCos: UnsafeMutablePointer<Float>
-    private let ropeSin: UnsafeMutablePointer<Float>
+    let ropeCos: UnsafeMutablePointer<Float>
+    let ropeSin: UnsafeMutablePointer<Float>
 
     private var batchCapacity = 0
-    private var buffers: Buffers
+    private(set) var buffers: Buffers
     /// Routing scratch for mixture-of-experts layers; nil for dense models.
     private let expertScratch: ExpertScratch?
 
@@ -196,7 +196,7 @@ public final class InferenceState {
     }
 
     /// Where one row of a batch belongs: its sequence's cache and its position there.
-    private struct RowTarget {
+    struct RowTarget {
         let state: InferenceState
         let position: Int
     }
@@ -258,64 +258,6 @@ public final class InferenceState {
 
     // MARK: - Blocks
 
-    /// `b.projected = o(attention(rope(q(b.normed)), rope(k(...)), v(...)))`, each row's keys and
-    /// values appended to its own sequence's cache. With an output gate (Qwen3.5), `q` yields the
-    /// query and a gate per head, and the attention output is scaled by sigmoid(gate).
-    private func attentionBlock(_ a: AttentionWeights, layer l: Int, rows: [RowTarget]) {
-        let c = model.config, b = buffers, n = rows.count
-        if c.attentionOutputGate {
-            // Per head: headDim query values, then headDim gate values.
-            matmul(a.q, b.normed, n: n, b.queryAndGate, bias: a.qBias, threads: threads, scratch: b.tiles)
-            for head in 0..<n * c.headCount {
-                let source = b.queryAndGate + head * 2 * c.headDim
-                (b.q + head * c.headDim).update(from: source, count: c.headDim)
-                (b.gate + head * c.headDim).update(from: source + c.headDim, count: c.headDim)
-            }
-        } else {
-            matmul(a.q, b.normed, n: n, b.q, bias: a.qBias, threads: threads, scratch: b.tiles)
-        }
-        matmul(a.k, b.normed, n: n, b.k, bias: a.kBias, threads: threads, scratch: b.tiles)
-        matmul(a.v, b.normed, n: n, b.v, bias: a.vBias, threads: threads, scratch: b.tiles)
-        if let qNorm = a.qNorm, let kNorm = a.kNorm {
-            rmsNormHeads(b.q, heads: n * c.headCount, headDim: c.headDim, weight: qNorm, epsilon: c.rmsNormEpsilon)
-            rmsNormHeads(b.k, heads: n * c.kvHeadCount, headDim: c.headDim, weight: kNorm, epsilon: c.rmsNormEpsilon)
-        }
-        let layerCache = kindIndex[l] * contextLength * c.kvDim
-        for (t, row) in rows.enumerated() {
-            applyRoPE(b.q + t * c.qDim, heads: c.headCount, position: row.position)
-            applyRoPE(b.k + t * c.kvDim, heads: c.kvHeadCount, position: row.position)
-            let slot = layerCache + row.position * c.kvDim
-            (row.state.keyCache + slot).update(from: b.k + t * c.kvDim, count: c.kvDim)
-            (row.state.valueCache + slot).update(from: b.v + t * c.kvDim, count: c.kvDim)
-        }
-        attention(layer: l, rows: rows)
-        if c.attentionOutputGate { sigmoidGateInPlace(b.attention, b.gate, count: n * c.qDim) }
-        matmul(a.o, b.attention, n: n, b.projected, threads: threads, scratch: b.tiles)
-    }
-
-    /// `b.projected = deltaNet(b.normed)`: each run of consecutive rows of one sequence (the whole
-    /// batch in a prompt, single rows in a batched decode step) carries that sequence's state.
-    private func deltaNetBlock(_ weights: DeltaNetWeights, layer l: Int, rows: [RowTarget]) {
-        let c = model.config, b = buffers
-        // Non-nil: DeltaNet layers exist only with a DeltaNet config, which makes the scratch.
-        let d = c.deltaNet.unsafelyUnwrapped, scratch = b.deltaNet.unsafelyUnwrapped
-        let index = kindIndex[l]
-        let convSize = (d.convKernel - 1) * d.convChannels, recurrentSize = d.valueHeads * d.keyDim * d.valueDim
-        var segments: [DeltaNetSegment] = []
-        var start = 0
-        while start < rows.count {
-            let state = rows[start].state
-            var end = start + 1
-            while end < rows.count && rows[end].state === state { end += 1 }
-            segments.append(DeltaNetSegment(start: start, count: end - start,
-                                            conv: state.convState + index * convSize,
-                                            recurrent: state.recurrentState + index * recurrentSize))
-            start = end
-        }
-        weights.apply(b.normed, n: rows.count, segments: segments, config: d, epsilon: c.rmsNormEpsilon,
-                      into: b.projected, scratch: scratch, tiles: b.tiles, threads: threads)
-    }
-
     /// `out[t] = x[t] / sqrt(mean(x[t]²) + ε) · weight`, per token.
     private func rmsNorm(_ x: UnsafePointer<Float>, _ weight: [Float], into out: UnsafeMutablePointer<Float>, n: Int) {
         let d = model.config.hiddenSize
@@ -323,42 +265,6 @@ public final class InferenceState {
             for t in 0..<n {
                 rmsNormRow(x + t * d, w.baseAddress.unsafelyUnwrapped, into: out + t * d, count: d,
                            epsilon: model.config.rmsNormEpsilon)
-            }
-        }
-    }
-
-    /// Rotates the two halves of each head's rotary dims by the position's angles (Qwen's
-    /// "rotate half" RoPE): `(a, b) ↦ (a·cos − b·sin, b·cos + a·sin)` for `a = v[i]`, `b = v[i + r/2]`.
-    private func applyRoPE(_ v: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
-        let c = model.config, half = c.rotaryDims / 2
-        rotateHalf(v, heads: heads, headDim: c.headDim, rotary: c.rotaryDims,
-                   cos: ropeCos + position * half, sin: ropeSin + position * half)
-    }
-
-    /// Causal grouped-query attention of each row's query over its own sequence's cache,
-    /// positions `0 ... row.position`, in parallel over (row, head) pairs.
-    private func attention(layer l: Int, rows: [RowTarget]) {
-        let c = model.config, b = buffers
-        let d = c.headDim, group = c.headCount / c.kvHeadCount
-        let scale = 1 / Float(d).squareRoot()
-        let layerCache = kindIndex[l] * contextLength * c.kvDim
-        let keys = rows.map { SendablePointer($0.state.keyCache + layerCache) }
-        let values = rows.map { SendablePointer($0.state.valueCache + layerCache) }
-        let lengths = rows.map { $0.position + 1 }
-        let q = SendablePointer(b.q), out = SendablePointer(b.attention), scores = SendablePointer(b.scores)
-        let threads = threads, contextLength = contextLength, n = rows.count
-        parallel(threads) { worker in
-            let score = scores.pointer + worker * contextLength
-            for job in slice(n * c.headCount, worker: worker, of: threads) {
-                let t = job / c.headCount, h = job % c.headCount
-                let kvHead = h / group
-                let query = q.pointer + t * c.qDim + h * d
-                let length = lengths[t], keys = keys[t].pointer
-                for p in 0..<length {
-                    score[p] = dotF32(query, keys + p * c.kvDim + kvHead * d, count: d) * scale
-                }
-                attendHead(scores: score, length: length, values: values[t].pointer + kvHead * d, stride: c.kvDim,
-                           headDim: d, into: out.pointer + t * c.qDim + h * d)
             }
         }
     }
@@ -373,7 +279,7 @@ public final class InferenceState {
 }
 
 /// Scratch memory for a batch of up to `tokens` tokens; shapes in the comments.
-private final class Buffers {
+final class Buffers {
     let residual: UnsafeMutablePointer<Float>    // (tokens, hiddenSize)
     let normed: UnsafeMutablePointer<Float>      // (tokens, hiddenSize)
     let q: UnsafeMutablePointer<Float>           // (tokens, qDim)

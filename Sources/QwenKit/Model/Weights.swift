@@ -87,7 +87,7 @@ struct ModelWeights: @unchecked Sendable {
 
     /// Binds llama.cpp's tensor names (`token_embd.weight`, `blk.N.attn_q.weight`, ...).
     init(gguf: GGUFFile, config c: ModelConfig) throws(ModelFileError) {
-        try self.init(source: GGUFTensors(gguf: gguf), names: .gguf(architecture: c.architecture), config: c)
+        try self.init(source: GGUFTensors(gguf: gguf), names: .gguf(family: c.family), config: c)
     }
 
     /// Binds Hugging Face's tensor names (`model.embed_tokens.weight`, `model.layers.N.self_attn.q_proj.weight`,
@@ -97,7 +97,7 @@ struct ModelWeights: @unchecked Sendable {
         let source = SafetensorsTensors(checkpoint: checkpoint)
         // Qwen3.5 releases keep the text model under `model.language_model.` (fine-tunes: `model.`).
         let prefix = source.contains("model.language_model.embed_tokens.weight") ? "model.language_model." : "model."
-        try self.init(source: source, names: .huggingFace(prefix: prefix, architecture: c.architecture), config: c)
+        try self.init(source: source, names: .huggingFace(prefix: prefix, family: c.family), config: c)
     }
 
     /// Binds every weight the config calls for, checking each shape against it. The one binder
