@@ -215,56 +215,12 @@ extension ModelConfig {
             throw file.invalid("partial_rotary_factor", "\(rotaryFactor) of head size \(headDim) is not an even number of dims")
         }
 
-        experts = nil
-        if family.experts {
-            let count = try integer("num_experts", 1...4096)
-            // Qwen3.5's MoE block always renormalizes the top-k weights (it has no switch).
-            var moe = ExpertConfig(count: count,
-                                   used: try integer("num_experts_per_tok", 1...count),
-                                   feedForwardSize: try integer("moe_intermediate_size", 1...1 << 20),
-                                   normalizeTopK: hybrid ? true : try file.bool("norm_topk_prob", in: root, default: false))
-            moe.sparseStep = try integer("decoder_sparse_step", 1...1024, default: 1)
-            if let layers = file.value("mlp_only_layers", in: root) {
-                guard let list = layers.arrayValue else { throw file.invalid("mlp_only_layers", "expected a list of layer numbers") }
-                for layer in list {
-                    guard let l = layer.intValue, l >= 0, l < layerCount else {
-                        throw file.invalid("mlp_only_layers", "expected layer numbers in 0..<\(layerCount)")
-                    }
-                    moe.denseLayers.insert(l)
-                }
-            }
-            let shared = try integer("shared_expert_intermediate_size", 0...1 << 20, default: 0)
-            moe.sharedFeedForwardSize = shared > 0 ? shared : nil
-            experts = moe
-        }
-
+        experts = family.experts ? try ExpertConfig(huggingFace: file, in: root, family: family, layers: layerCount) : nil
         layerKinds = Array(repeating: .attention, count: layerCount)
         deltaNet = nil
         if hybrid {
-            if let types = file.value("layer_types", in: root) {
-                guard let list = types.arrayValue, list.count == layerCount else {
-                    throw file.invalid("layer_types", "expected one entry per layer (\(layerCount))")
-                }
-                for (l, type) in list.enumerated() {
-                    switch type.stringValue {
-                    case "linear_attention": layerKinds[l] = .deltaNet
-                    case "full_attention": layerKinds[l] = .attention
-                    default: throw file.invalid("layer_types", "expected linear_attention or full_attention")
-                    }
-                }
-            } else {
-                let interval = try integer("full_attention_interval", 1...1024, default: 4)
-                for l in 0..<layerCount where (l + 1) % interval != 0 { layerKinds[l] = .deltaNet }
-            }
-            let keyHeads = try integer("linear_num_key_heads", 1...1024)
-            let valueHeads = try integer("linear_num_value_heads", 1...4096)
-            guard valueHeads % keyHeads == 0 else {
-                throw file.invalid("linear_num_value_heads", "\(valueHeads) is not a multiple of linear_num_key_heads \(keyHeads)")
-            }
-            deltaNet = DeltaNetConfig(keyHeads: keyHeads, keyDim: try integer("linear_key_head_dim", 1...4096),
-                                      valueHeads: valueHeads, valueDim: try integer("linear_value_head_dim", 1...4096),
-                                      convKernel: try integer("linear_conv_kernel_dim", 1...64),
-                                      tiledValueHeads: false)
+            layerKinds = try DeltaNetConfig.layerKinds(huggingFace: file, in: root, count: layerCount)
+            deltaNet = try DeltaNetConfig(huggingFace: file, in: root)
         }
     }
 }

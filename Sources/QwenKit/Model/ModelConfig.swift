@@ -111,137 +111,100 @@ public struct ExpertConfig: Sendable, Equatable {
     public var sharedFeedForwardSize: Int?
 }
 
+/// The `<arch>.*` keys of a GGUF file, read with range checks that name the key.
+struct GGUFKeys {
+    let gguf: GGUFFile
+    let architecture: String
+
+    func has(_ suffix: String) -> Bool { gguf["\(architecture).\(suffix)"] != nil }
+
+    func value(_ suffix: String) -> GGUFValue? { gguf["\(architecture).\(suffix)"] }
+
+    func invalid(_ suffix: String, _ reason: String) -> ModelFileError {
+        .invalid(field: "\(architecture).\(suffix)", reason: reason)
+    }
+
+    func integer(_ suffix: String, range: ClosedRange<Int>) throws(ModelFileError) -> Int {
+        let key = "\(architecture).\(suffix)"
+        guard let value = gguf[key] else { throw .missingMetadata(key: key) }
+        guard let int = value.integer, range.contains(int) else { throw invalid(suffix, "expected an integer in \(range)") }
+        return int
+    }
+
+    func optionalInteger(_ suffix: String, range: ClosedRange<Int>) throws(ModelFileError) -> Int? {
+        has(suffix) ? try integer(suffix, range: range) : nil
+    }
+
+    func number(_ suffix: String, default fallback: Double? = nil) throws(ModelFileError) -> Double {
+        guard let value = value(suffix) else {
+            if let fallback { return fallback }
+            throw .missingMetadata(key: "\(architecture).\(suffix)")
+        }
+        guard let number = value.number, number.isFinite, number > 0 else { throw invalid(suffix, "expected a positive number") }
+        return number
+    }
+}
+
 extension ModelConfig {
-    /// Reads the `<arch>.*` keys of a GGUF file, checking each value is sane before it sizes anything.
+    /// Reads the `<arch>.*` keys of a GGUF file, checking each value is sane before it sizes anything:
+    /// the fields every family has here, the parts a family adds in its own file (``ModelFamily``).
     init(gguf: GGUFFile) throws(ModelFileError) {
         guard let arch = gguf["general.architecture"]?.string else {
             throw .missingMetadata(key: "general.architecture")
         }
         guard let family = ModelFamily.gguf(arch) else { throw .unsupportedArchitecture(arch) }
-        let hybrid = family.hybrid, mixture = family.experts
-
-        func integer(_ suffix: String, range: ClosedRange<Int>) throws(ModelFileError) -> Int {
-            let key = "\(arch).\(suffix)"
-            guard let value = gguf[key] else { throw .missingMetadata(key: key) }
-            guard let int = value.integer, range.contains(int) else {
-                throw .invalid(field: key, reason: "expected an integer in \(range)")
-            }
-            return int
-        }
-        func optionalInteger(_ suffix: String, range: ClosedRange<Int>) throws(ModelFileError) -> Int? {
-            gguf["\(arch).\(suffix)"] == nil ? nil : try integer(suffix, range: range)
-        }
-        func number(_ suffix: String, default fallback: Double? = nil) throws(ModelFileError) -> Double {
-            let key = "\(arch).\(suffix)"
-            guard let value = gguf[key] else {
-                if let fallback { return fallback }
-                throw .missingMetadata(key: key)
-            }
-            guard let number = value.number, number.isFinite, number > 0 else {
-                throw .invalid(field: key, reason: "expected a positive number")
-            }
-            return number
-        }
+        let keys = GGUFKeys(gguf: gguf, architecture: arch)
 
         self.family = family
         // Qwen3.5 files append the multi-token-prediction block(s) to `block_count`; they are not run.
-        let blocks = try integer("block_count", range: 1...1024)
-        let predictionBlocks = hybrid ? try optionalInteger("nextn_predict_layers", range: 0...blocks - 1) ?? 0 : 0
-        layerCount = blocks - predictionBlocks
-        hiddenSize = try integer("embedding_length", range: 1...65536)
+        let blocks = try keys.integer("block_count", range: 1...1024)
+        layerCount = blocks - (family.hybrid ? try keys.optionalInteger("nextn_predict_layers", range: 0...blocks - 1) ?? 0 : 0)
+        hiddenSize = try keys.integer("embedding_length", range: 1...65536)
         // A mixture-of-experts file has only expert layers; its dense width, when present, goes unused.
-        feedForwardSize = mixture && gguf["\(arch).feed_forward_length"] == nil
-            ? 0 : try integer("feed_forward_length", range: 1...1 << 20)
-        headCount = try integer("attention.head_count", range: 1...1024)
-        kvHeadCount = gguf["\(arch).attention.head_count_kv"] == nil
-            ? headCount : try integer("attention.head_count_kv", range: 1...headCount)
+        feedForwardSize = family.experts && !keys.has("feed_forward_length")
+            ? 0 : try keys.integer("feed_forward_length", range: 1...1 << 20)
+        headCount = try keys.integer("attention.head_count", range: 1...1024)
+        kvHeadCount = try keys.optionalInteger("attention.head_count_kv", range: 1...headCount) ?? headCount
         guard headCount % kvHeadCount == 0 else {
-            throw .invalid(field: "\(arch).attention.head_count_kv",
-                           reason: "\(kvHeadCount) does not divide the head count \(headCount)")
+            throw keys.invalid("attention.head_count_kv", "\(kvHeadCount) does not divide the head count \(headCount)")
         }
-        if gguf["\(arch).attention.key_length"] != nil {
-            headDim = try integer("attention.key_length", range: 2...4096)
+        if keys.has("attention.key_length") {
+            headDim = try keys.integer("attention.key_length", range: 2...4096)
         } else {
-            guard hiddenSize % headCount == 0 else {
-                throw .invalid(field: "\(arch).embedding_length", reason: "not a multiple of the head count")
-            }
+            guard hiddenSize % headCount == 0 else { throw keys.invalid("embedding_length", "not a multiple of the head count") }
             headDim = hiddenSize / headCount
         }
-        guard headDim % 2 == 0 else {
-            throw .invalid(field: "\(arch).attention.key_length", reason: "head size \(headDim) must be even for RoPE")
-        }
-        rotaryDims = try optionalInteger("rope.dimension_count", range: 2...headDim) ?? headDim
-        guard rotaryDims % 2 == 0 else {
-            throw .invalid(field: "\(arch).rope.dimension_count", reason: "\(rotaryDims) must be even")
-        }
-        ropeTheta = Float(try number("rope.freq_base", default: 10_000))
-        rmsNormEpsilon = Float(try number("attention.layer_norm_rms_epsilon"))
-        trainedContextLength = try integer("context_length", range: 1...1 << 24)
+        guard headDim % 2 == 0 else { throw keys.invalid("attention.key_length", "head size \(headDim) must be even for RoPE") }
+        rotaryDims = try keys.optionalInteger("rope.dimension_count", range: 2...headDim) ?? headDim
+        guard rotaryDims % 2 == 0 else { throw keys.invalid("rope.dimension_count", "\(rotaryDims) must be even") }
+        ropeTheta = Float(try keys.number("rope.freq_base", default: 10_000))
+        rmsNormEpsilon = Float(try keys.number("attention.layer_norm_rms_epsilon"))
+        trainedContextLength = try keys.integer("context_length", range: 1...1 << 24)
         guard let tokens = gguf["tokenizer.ggml.tokens"]?.array else {
             throw .missingMetadata(key: "tokenizer.ggml.tokens")
         }
         vocabularySize = tokens.count
         hasQueryKeyNorm = family.queryKeyNorm
         tieWordEmbeddings = gguf.tensor(named: TensorNames.gguf(family: family).output) == nil
-        attentionOutputGate = hybrid
+        attentionOutputGate = family.hybrid
 
         ropeScaling = nil
-        if let type = gguf["\(arch).rope.scaling.type"]?.string, type != "none" {
-            guard type == "yarn" else {
-                throw .invalid(field: "\(arch).rope.scaling.type", reason: "'\(type)' is not supported (yarn, none)")
-            }
-            var yarn = YaRNScaling(factor: try number("rope.scaling.factor"),
-                                   originalContextLength: try integer("rope.scaling.original_context_length",
-                                                                      range: 1...1 << 24))
-            if gguf["\(arch).rope.scaling.yarn_beta_fast"] != nil { yarn.betaFast = try number("rope.scaling.yarn_beta_fast") }
-            if gguf["\(arch).rope.scaling.yarn_beta_slow"] != nil { yarn.betaSlow = try number("rope.scaling.yarn_beta_slow") }
+        if let type = keys.value("rope.scaling.type")?.string, type != "none" {
+            guard type == "yarn" else { throw keys.invalid("rope.scaling.type", "'\(type)' is not supported (yarn, none)") }
+            var yarn = YaRNScaling(factor: try keys.number("rope.scaling.factor"),
+                                   originalContextLength: try keys.integer("rope.scaling.original_context_length",
+                                                                           range: 1...1 << 24))
+            if keys.has("rope.scaling.yarn_beta_fast") { yarn.betaFast = try keys.number("rope.scaling.yarn_beta_fast") }
+            if keys.has("rope.scaling.yarn_beta_slow") { yarn.betaSlow = try keys.number("rope.scaling.yarn_beta_slow") }
             ropeScaling = yarn
         }
 
-        experts = nil
-        if mixture {
-            let count = try integer("expert_count", range: 1...4096)
-            // llama.cpp's qwen3moe and qwen35moe graphs always renormalize the top-k weights and route every layer.
-            experts = ExpertConfig(count: count,
-                                   used: try integer("expert_used_count", range: 1...count),
-                                   feedForwardSize: try integer("expert_feed_forward_length", range: 1...1 << 20),
-                                   normalizeTopK: true,
-                                   sharedFeedForwardSize: try optionalInteger("expert_shared_feed_forward_length",
-                                                                              range: 1...1 << 20))
-        }
-
+        experts = family.experts ? try ExpertConfig(gguf: keys) : nil
         layerKinds = Array(repeating: .attention, count: layerCount)
         deltaNet = nil
-        if hybrid {
-            let key = "\(arch).attention.recurrent_layers"
-            if let flags = gguf[key] {
-                guard let list = flags.array, list.count >= layerCount else {
-                    throw .invalid(field: key, reason: "expected one flag per block")
-                }
-                for l in 0..<layerCount {
-                    switch list[l] {
-                    case let .bool(recurrent): layerKinds[l] = recurrent ? .deltaNet : .attention
-                    default:
-                        guard let flag = list[l].integer else { throw .invalid(field: key, reason: "expected booleans") }
-                        layerKinds[l] = flag != 0 ? .deltaNet : .attention
-                    }
-                }
-            } else {
-                let interval = try optionalInteger("full_attention_interval", range: 1...1024) ?? 4
-                for l in 0..<layerCount where (l + 1) % interval != 0 { layerKinds[l] = .deltaNet }
-            }
-            let keyHeads = try integer("ssm.group_count", range: 1...1024)
-            let valueHeads = try integer("ssm.time_step_rank", range: 1...4096)
-            let keyDim = try integer("ssm.state_size", range: 1...4096)
-            let inner = try integer("ssm.inner_size", range: 1...1 << 20)
-            guard valueHeads % keyHeads == 0, inner % valueHeads == 0 else {
-                throw .invalid(field: "\(arch).ssm.time_step_rank",
-                               reason: "\(valueHeads) value heads of \(inner) channels for \(keyHeads) key heads")
-            }
-            deltaNet = DeltaNetConfig(keyHeads: keyHeads, keyDim: keyDim, valueHeads: valueHeads,
-                                      valueDim: inner / valueHeads,
-                                      convKernel: try integer("ssm.conv_kernel", range: 1...64),
-                                      tiledValueHeads: true)
+        if family.hybrid {
+            layerKinds = try DeltaNetConfig.layerKinds(gguf: keys, count: layerCount)
+            deltaNet = try DeltaNetConfig(gguf: keys)
         }
     }
 }

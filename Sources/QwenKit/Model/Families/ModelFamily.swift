@@ -19,22 +19,13 @@ public struct ModelFamily: Sendable, Equatable, Hashable {
     /// norms, a nested `text_config` and a multi-token-prediction block after the last layer.
     public let hybrid: Bool
 
+    // The attention-only families; the others are in Families/, each with the config parts it adds.
     public static let qwen2 = ModelFamily(architecture: "qwen2", huggingFaceClasses: ["Qwen2ForCausalLM"],
                                           huggingFaceModelTypes: ["qwen2"], queryKeyNorm: false, experts: false,
                                           hybrid: false)
     public static let qwen3 = ModelFamily(architecture: "qwen3", huggingFaceClasses: ["Qwen3ForCausalLM"],
                                           huggingFaceModelTypes: ["qwen3"], queryKeyNorm: true, experts: false,
                                           hybrid: false)
-    public static let qwen3MoE = ModelFamily(architecture: "qwen3moe", huggingFaceClasses: ["Qwen3MoeForCausalLM"],
-                                             huggingFaceModelTypes: ["qwen3_moe"], queryKeyNorm: true, experts: true,
-                                             hybrid: false)
-    public static let qwen35 = ModelFamily(
-        architecture: "qwen35", huggingFaceClasses: ["Qwen3_5ForConditionalGeneration", "Qwen3_5ForCausalLM"],
-        huggingFaceModelTypes: ["qwen3_5", "qwen3_5_text"], queryKeyNorm: true, experts: false, hybrid: true)
-    public static let qwen35MoE = ModelFamily(
-        architecture: "qwen35moe", huggingFaceClasses: ["Qwen3_5MoeForConditionalGeneration", "Qwen3_5MoeForCausalLM"],
-        huggingFaceModelTypes: ["qwen3_5_moe", "qwen3_5_moe_text"], queryKeyNorm: true, experts: true, hybrid: true)
-
     /// Every family this engine runs.
     public static let all: [ModelFamily] = [.qwen2, .qwen3, .qwen3MoE, .qwen35, .qwen35MoE]
 
