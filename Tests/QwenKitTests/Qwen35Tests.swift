@@ -163,12 +163,14 @@ final class Qwen35Tests: XCTestCase {
     }
 
     /// The chunked gated delta rule equals the plain recurrence on random inputs, across block
-    /// boundaries, with grouped and tiled value heads and a carried-in state.
+    /// boundaries, with grouped and tiled value heads, head sizes on and off the 16-wide tiles,
+    /// and a carried-in state.
     func testChunkedRuleEqualsRecurrence() {
         var random = SplitMix64(seed: 35)
         func uniform() -> Float { Float(Double(random.next() >> 11) / Double(1 << 53)) * 2 - 1 }
-        for tiled in [false, true] {
-            let d = DeltaNetConfig(keyHeads: 2, keyDim: 32, valueHeads: 4, valueDim: 16, convKernel: 4,
+        // Sizes of 16-multiples take the tiled products; 20 and 12 the plain loops.
+        for (tiled, keyDim, valueDim) in [(false, 32, 16), (true, 32, 16), (false, 20, 12)] {
+            let d = DeltaNetConfig(keyHeads: 2, keyDim: keyDim, valueHeads: 4, valueDim: valueDim, convKernel: 4,
                                    tiledValueHeads: tiled)
             let n = 150
             let scratch = DeltaNetScratch(config: d, tokens: n, threads: 2)

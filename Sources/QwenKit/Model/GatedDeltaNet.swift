@@ -180,8 +180,9 @@ enum GatedDeltaRule {
 
     static func scratchFloats(keyDim: Int, valueDim: Int) -> Int {
         let l = chunkSize
-        // q, k, kβ·e^gc: (L, Dk) each; v, u, vnew: (L, Dv) each; A and P: (L, L); gc, row: L; kS, qS: Dv.
-        return 3 * l * keyDim + 3 * l * valueDim + 2 * l * l + 2 * l + 2 * valueDim + keyDim
+        // q, k, w, kβ·e^gc, q·e^gc: (L, Dk) each; (k·e^(gc_last − gc))ᵀ: (Dk, L); βv, u, v': (L, Dv)
+        // each; A and P: (L, L); gc, row: L; the recurrence's kS, δ: Dv.
+        return 6 * l * keyDim + 3 * l * valueDim + 2 * l * l + 2 * l + 2 * valueDim
     }
 
     /// Runs every value head of `segment` through the rule, reading q, k, v from `s.qkv` (convolved,
@@ -267,13 +268,13 @@ enum GatedDeltaRule {
         ///     S ← e^gc_last S + Σ_j e^(gc_last − gc_j) k_j ⊗ v'_j
         func chunked(count: Int, scratch: UnsafeMutablePointer<Float>) {
             let l = GatedDeltaRule.chunkSize
-            let qs = scratch, ks = qs + l * dk, ws = ks + l * dk
-            let vs = ws + l * dk, us = vs + l * dv, vnew = us + l * dv
+            let qs = scratch, ks = qs + l * dk, ws = ks + l * dk, kbe = ws + l * dk, qe = kbe + l * dk
+            let kpT = qe + l * dk, vs = kpT + l * dk, us = vs + l * dv, vnew = us + l * dv
             let a = vnew + l * dv, p = a + l * l, gc = p + l * l, row = gc + l
             var start = 0
             while start < count {
                 let n = min(l, count - start)
-                // Gather the block, contiguous: q, k, βv, cumulative decay.
+                // Gather the block, contiguous: q, k, βv, cumulative decay; q·e^gc and β·e^gc·k.
                 var cumulative: Float = 0
                 for i in 0..<n {
                     let t = start + i
@@ -283,8 +284,13 @@ enum GatedDeltaRule {
                     for j in 0..<dv { vs[i * dv + j] = v[t * channels + j] * b }
                     cumulative += decay[t * heads]
                     gc[i] = cumulative
+                    let e = expf(cumulative)
+                    for c in 0..<dk {
+                        qe[i * dk + c] = qs[i * dk + c] * e
+                        kbe[i * dk + c] = ks[i * dk + c] * (b * e)
+                    }
                 }
-                // A (strictly lower): −β_i (k_i·k_j) e^(gc_i − gc_j); then forward substitution.
+                // A (strictly lower): −β_i (k_i·k_j) e^(gc_i − gc_j); forward substitution; T = A + I.
                 for i in 0..<n {
                     let b = beta[(start + i) * heads]
                     for j in 0..<i {
@@ -299,50 +305,112 @@ enum GatedDeltaRule {
                         a[i * l + j] = sum
                     }
                 }
-                // u = T (βv) into us; w = T (β e^gc k) into ws (T = A + I, lower triangular).
-                for i in 0..<n {
-                    let u = us + i * dv, w = ws + i * dk
-                    u.update(from: vs + i * dv, count: dv)
-                    let bi = beta[(start + i) * heads] * expf(gc[i])
-                    for c in 0..<dk { w[c] = ks[i * dk + c] * bi }
-                    for j in 0..<i {
-                        let t = a[i * l + j]
-                        multiplyAdd(t, vs + j * dv, into: u, count: dv)
-                        let bj = beta[(start + j) * heads] * expf(gc[j])
-                        multiplyAdd(t * bj, ks + j * dk, into: w, count: dk)
-                    }
-                }
-                // v' = u − w S, and the inter-block output e^gc_i (q_i S).
-                for i in 0..<n {
-                    let vi = vnew + i * dv, o = out + (start + i) * valueWidth
-                    vi.update(from: us + i * dv, count: dv)
-                    o.update(repeating: 0, count: dv)
-                    let e = expf(gc[i])
-                    for c in 0..<dk {
-                        let s = state + c * dv
-                        multiplyAdd(-ws[i * dk + c], s, into: vi, count: dv)
-                        multiplyAdd(qs[i * dk + c] * e, s, into: o, count: dv)
-                    }
-                }
+                for i in 0..<n { a[i * l + i] = 1 }
+                // u = T (βv), w = T (β e^gc k).
+                SmallProduct.lowerTriangular(n, a, l, vs, dv, into: us, dv, cols: dv, accumulate: false)
+                SmallProduct.lowerTriangular(n, a, l, kbe, dk, into: ws, dk, cols: dk, accumulate: false)
+                // v' = u − w S; the inter-block output e^gc_i (q_i S).
+                vnew.update(from: us, count: n * dv)
+                SmallProduct.full(n, inner: dk, ws, dk, state, dv, into: vnew, dv, cols: dv, sign: -1)
+                for i in 0..<n { (out + (start + i) * valueWidth).update(repeating: 0, count: dv) }
+                SmallProduct.full(n, inner: dk, qe, dk, state, dv, into: out + start * valueWidth, valueWidth, cols: dv,
+                                  sign: 1)
                 // Intra-block: o_i += Σ_{j ≤ i} (q_i·k_j) e^(gc_i − gc_j) v'_j.
                 for i in 0..<n {
-                    let o = out + (start + i) * valueWidth
                     for j in 0...i {
-                        let weight = dotF32(qs + i * dk, ks + j * dk, count: dk) * expf(gc[i] - gc[j])
-                        multiplyAdd(weight, vnew + j * dv, into: o, count: dv)
+                        p[i * l + j] = dotF32(qs + i * dk, ks + j * dk, count: dk) * expf(gc[i] - gc[j])
                     }
                 }
-                // S ← e^gc_last S + Σ_j e^(gc_last − gc_j) k_j ⊗ v'_j.
+                SmallProduct.lowerTriangular(n, p, l, vnew, dv, into: out + start * valueWidth, valueWidth, cols: dv,
+                                             accumulate: true)
+                // S ← e^gc_last S + Σ_j (e^(gc_last − gc_j) k_j) ⊗ v'_j.
                 let last = gc[n - 1]
-                let total = expf(last)
-                for j in 0..<n { p[j] = expf(last - gc[j]) }
-                for c in 0..<dk {
-                    let s = state + c * dv
-                    scale(s, by: total, count: dv)
-                    for j in 0..<n { multiplyAdd(ks[j * dk + c] * p[j], vnew + j * dv, into: s, count: dv) }
+                for j in 0..<n {
+                    let decayToEnd = expf(last - gc[j])
+                    for c in 0..<dk { kpT[c * l + j] = ks[j * dk + c] * decayToEnd }
                 }
+                scale(state, by: expf(last), count: dk * dv)
+                SmallProduct.full(dk, inner: n, kpT, l, vnew, dv, into: state, dv, cols: dv, sign: 1)
                 start += n
             }
+        }
+    }
+}
+
+/// Small dense products of the chunked rule, `y[i, :] (+)= Σ_k a[i, k] · b[k, :]`, row-major with
+/// strides, tiled four rows × 16 columns so each loaded row of `b` feeds four accumulators.
+enum SmallProduct {
+    /// `y[i, :] += sign · Σ_{k < inner} a[i, k] b[k, :]` for `rows` rows.
+    static func full(_ rows: Int, inner: Int, _ a: UnsafePointer<Float>, _ aStride: Int,
+                     _ b: UnsafePointer<Float>, _ bStride: Int, into y: UnsafeMutablePointer<Float>, _ yStride: Int,
+                     cols: Int, sign: Float) {
+        tiled(rows, a, aStride, b, bStride, into: y, yStride, cols: cols, sign: sign, accumulate: true) { _ in inner }
+    }
+
+    /// `y[i, :] (+)= Σ_{k ≤ i} a[i, k] b[k, :]` (a lower triangular, diagonal included).
+    static func lowerTriangular(_ rows: Int, _ a: UnsafePointer<Float>, _ aStride: Int,
+                                _ b: UnsafePointer<Float>, _ bStride: Int, into y: UnsafeMutablePointer<Float>,
+                                _ yStride: Int, cols: Int, accumulate: Bool) {
+        tiled(rows, a, aStride, b, bStride, into: y, yStride, cols: cols, sign: 1, accumulate: accumulate) { $0 + 1 }
+    }
+
+    @inline(__always)
+    private static func tiled(_ rows: Int, _ a: UnsafePointer<Float>, _ aStride: Int,
+                              _ b: UnsafePointer<Float>, _ bStride: Int, into y: UnsafeMutablePointer<Float>,
+                              _ yStride: Int, cols: Int, sign: Float, accumulate: Bool, inner: (Int) -> Int) {
+        guard cols % 16 == 0 else {
+            for i in 0..<rows {
+                let yi = y + i * yStride
+                if !accumulate { yi.update(repeating: 0, count: cols) }
+                for k in 0..<inner(i) { multiplyAdd(sign * a[i * aStride + k], b + k * bStride, into: yi, count: cols) }
+            }
+            return
+        }
+        func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+        func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+            UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+        }
+        var column = 0
+        while column < cols {
+            var i = 0
+            while i < rows {
+                let height = min(4, rows - i)
+                var acc = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
+                let y0 = y + i * yStride + column
+                if accumulate {
+                    acc.0 = load(y0)
+                    if height > 1 { acc.1 = load(y0 + yStride) }
+                    if height > 2 { acc.2 = load(y0 + 2 * yStride) }
+                    if height > 3 { acc.3 = load(y0 + 3 * yStride) }
+                }
+                let a0 = a + i * aStride
+                // The inner range all rows of the tile share, four at a time; then each row's own tail.
+                let shared = inner(i)
+                for k in 0..<shared {
+                    let bk = load(b + k * bStride + column)
+                    acc.0 = acc.0.addingProduct(SIMD16(repeating: sign * a0[k]), bk)
+                    if height > 1 { acc.1 = acc.1.addingProduct(SIMD16(repeating: sign * a0[aStride + k]), bk) }
+                    if height > 2 { acc.2 = acc.2.addingProduct(SIMD16(repeating: sign * a0[2 * aStride + k]), bk) }
+                    if height > 3 { acc.3 = acc.3.addingProduct(SIMD16(repeating: sign * a0[3 * aStride + k]), bk) }
+                }
+                for r in 1..<max(height, 1) {
+                    var tail = SIMD16<Float>()
+                    for k in shared..<inner(i + r) {
+                        tail = tail.addingProduct(SIMD16(repeating: sign * a0[r * aStride + k]), load(b + k * bStride + column))
+                    }
+                    switch r {
+                    case 1: acc.1 += tail
+                    case 2: acc.2 += tail
+                    default: acc.3 += tail
+                    }
+                }
+                store(acc.0, y0)
+                if height > 1 { store(acc.1, y0 + yStride) }
+                if height > 2 { store(acc.2, y0 + 2 * yStride) }
+                if height > 3 { store(acc.3, y0 + 3 * yStride) }
+                i += 4
+            }
+            column += 16
         }
     }
 }
