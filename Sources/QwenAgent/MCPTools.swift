@@ -70,7 +70,14 @@ final class JSONRPCConnection: @unchecked Sendable {
     private var closed: String?
     private let timeout: Duration
 
+    /// Writing to a server that has exited raises SIGPIPE, whose default action kills the whole
+    /// process (seen: a bad `--mcp` command took the agent down when `sh` exited before the first
+    /// write). Ignored process-wide, once, as servers do: the write then fails with EPIPE and the
+    /// waiting request ends in an error naming the server.
+    private static let brokenPipesIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     init(command: String, timeout: Duration) throws {
+        _ = Self.brokenPipesIgnored
         self.timeout = timeout
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", "exec " + command]

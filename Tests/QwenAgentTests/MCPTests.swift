@@ -48,6 +48,18 @@ final class MCPTests: XCTestCase {
         }
     }
 
+    /// A server that stops reading (closes its stdin) after answering `initialize`: the next write
+    /// meets a broken pipe. It must end in an error naming the server, not kill this process with SIGPIPE.
+    func testServerThatClosesItsInputIsAnError() async {
+        let command = #"sh -c 'read line; exec 0<&-; echo "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}"; sleep 1'"#
+        do {
+            _ = try await MCPServerProcess.start(command, timeout: .seconds(10))
+            XCTFail("expected an error")
+        } catch {
+            XCTAssertTrue("\(error)".contains("did not answer"), "\(error)")
+        }
+    }
+
     func testBadCommandIsOneLine() async {
         do {
             _ = try await MCPServerProcess.start("/nonexistent/mcp-server", timeout: .seconds(10))
