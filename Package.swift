@@ -5,14 +5,19 @@ import PackageDescription
 //   CQwenKernels (C intrinsics) ← QwenKernels (math) ← QwenKit (files, model, generation) ← qwenkit (CLI)
 //   QwenTokenizer (text ↔ ids)                      ↗            ↖ QwenServer (HTTP) ↙
 //                                                                ↖ QwenAgent (tools, SQLite, MCP) ↙
-// Release builds target the machine they are built on (AVX-512/FMA); see docs/PERFORMANCE.md.
-let nativeSwift: [SwiftSetting] = [
+// No architecture flags: the C kernels are compiled per instruction set and chosen at run time
+// (CQwenKernels.h), so one binary runs on every CPU of its architecture. QWENKIT_NATIVE=1 builds for
+// the build machine's CPU instead (unsafe flags: for local benchmarks only; SwiftPM refuses them in
+// a package used as a versioned dependency). See docs/PERFORMANCE.md.
+import Foundation
+let native = ProcessInfo.processInfo.environment["QWENKIT_NATIVE"] == "1"
+let nativeSwift: [SwiftSetting] = native ? [
     .unsafeFlags(["-Xcc", "-march=native", "-Xcc", "-mno-amx-tile", "-Xcc", "-mno-amx-int8", "-Xcc", "-mno-amx-bf16",
                   "-target-cpu", "native"]),
-]
-let nativeC: [CSetting] = [
+] : []
+let nativeC: [CSetting] = native ? [
     .unsafeFlags(["-march=native", "-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16"]),
-]
+] : []
 
 let package = Package(
     name: "QwenKit",

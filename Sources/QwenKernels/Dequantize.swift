@@ -41,9 +41,9 @@ func dotBlocks<Format: BlockDecoder>(
         Format.decode(row + b * Format.bytesPerBlock) { offset, weights in
             let activations = loadFloats16(xb + offset)
             if offset & 16 == 0 {
-                even = even.addingProduct(weights, activations)
+                even += weights * activations
             } else {
-                odd = odd.addingProduct(weights, activations)
+                odd += weights * activations
             }
         }
     }
@@ -124,7 +124,7 @@ public func dotReference(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: UnsafeP
     return sum
 }
 
-/// Fast: dequantizes block by block in registers and accumulates with SIMD16<Float>.addingProduct (fused multiply-add). No allocation.
+/// Fast: dequantizes block by block in registers and accumulates with SIMD16<Float> multiplies and adds (not fused: a fused multiply-add is a libm call per lane on x86-64 CPUs without FMA, and the package is built for all of them). No allocation.
 public func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, count: Int) -> Float {
     checkCount(type, count)
     let blocks = count / type.blockSize
@@ -138,7 +138,7 @@ public func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Fl
         for i in bulk..<count {
             let bits = row.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
             let weight = type == .f16 ? floatFromHalfBits(bits) : floatFromBFloat16Bits(bits)
-            sum = sum.addingProduct(weight, x[i])
+            sum += weight * x[i]
         }
         return sum
     case .q4_0: return dotBlocks(Q4_0Blocks.self, row, x, blocks: blocks)

@@ -1,6 +1,8 @@
 // Float tensor formats (F32, F16, BF16), the fast float32 dot product, and the small
 // SIMD helpers the quantized kernels share.
 
+import CQwenKernels
+
 // MARK: - Scalar conversions
 
 /// The float32 value of an IEEE half-precision bit pattern (exact: every f16 is a float32).
@@ -118,29 +120,11 @@ func sixteenWhereSet(_ v: SIMD16<UInt8>, _ mask: SIMD16<UInt8>) -> SIMD16<UInt8>
 
 // MARK: - F32
 
-/// Fast float32 dot product of two float arrays (any `count`), four independent
-/// fused-multiply-add chains of 16 lanes to hide FMA latency.
+/// Fast float32 dot product of two float arrays (any `count`): the C kernel of the active
+/// instruction-set level (four independent chains of 16 lanes).
 public func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
     precondition(count >= 0, "negative count")
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc2 = SIMD16<Float>(), acc3 = SIMD16<Float>()
-    var i = 0
-    while i + 64 <= count {
-        acc0 = acc0.addingProduct(loadFloats16(a + i), loadFloats16(b + i))
-        acc1 = acc1.addingProduct(loadFloats16(a + i + 16), loadFloats16(b + i + 16))
-        acc2 = acc2.addingProduct(loadFloats16(a + i + 32), loadFloats16(b + i + 32))
-        acc3 = acc3.addingProduct(loadFloats16(a + i + 48), loadFloats16(b + i + 48))
-        i += 64
-    }
-    while i + 16 <= count {
-        acc0 = acc0.addingProduct(loadFloats16(a + i), loadFloats16(b + i))
-        i += 16
-    }
-    var sum = horizontalSum((acc0 + acc1) + (acc2 + acc3))
-    while i < count {
-        sum = sum.addingProduct(a[i], b[i])
-        i += 1
-    }
-    return sum
+    return qk_dot_f32(a, b, count)
 }
 
 // MARK: - F16

@@ -1,8 +1,8 @@
-// Panels (CQwenPanels.h): Q8_0, Q5_0, Q4_K and Q6_K weights repacked at load time into panels
+// Panels (CQwenKernels.h): Q8_0, Q5_0, Q4_K and Q6_K weights repacked at load time into panels
 // of 16 rows, multiplied against split (~16-bit) activations by the AVX-512 VNNI micro-kernels.
 // Packing and the scalar twins that define what the kernels compute live here, in Swift; the
 // kernels and the activation quantizer are the C helpers. The layouts are described in
-// CQwenPanels.h.
+// CQwenKernels.h.
 
 import CQwenKernels
 
@@ -12,7 +12,7 @@ public enum Panels {
     /// Bytes of one block of 32 activations of one token.
     public static let activationBlockBytes = Int(QK_ACT_BYTES)
 
-    /// True when this build has the AVX-512 VNNI panel kernels.
+    /// True when the active kernels (chosen at run time) have the AVX-512 VNNI panel kernels.
     public static var available: Bool { qk_panels_available() != 0 }
 
     /// Whether weights of `type` can be packed into panels (with this build's kernels).
@@ -46,6 +46,17 @@ public enum Panels {
         case .q5_0: 16
         case .q6_K: 32
         default: 0
+        }
+    }
+
+    /// The kernels' code for `type` (QK_PANEL_*).
+    private static func code(_ type: GGMLType) -> Int32? {
+        switch type {
+        case .q8_0: Int32(QK_PANEL_Q8_0)
+        case .q5_0: Int32(QK_PANEL_Q5_0)
+        case .q4_K: Int32(QK_PANEL_Q4_K)
+        case .q6_K: Int32(QK_PANEL_Q6_K)
+        default: nil
         }
     }
 
@@ -187,22 +198,8 @@ public enum Panels {
                             aStride: Int, tokens: Int, cols: Int, _ out: UnsafeMutablePointer<Float>,
                             outStride: Int, prefetch: Int = 0) {
         precondition(tokens >= 1 && tokens <= maxTileTokens && rows >= 1 && rows <= Self.rows, "Panels.gemm: tile too large")
-        let r = Int32(rows), n = Int32(tokens), blocks = Int32(cols / 32)
-        switch (type, tokens) {
-        case (.q8_0, 1): qk_panel_q8_0_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q8_0, 2): qk_panel_q8_0_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q8_0, _): qk_panel_q8_0_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q5_0, 1): qk_panel_q5_0_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q5_0, 2): qk_panel_q5_0_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q5_0, _): qk_panel_q5_0_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q4_K, 1): qk_panel_q4_K_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q4_K, 2): qk_panel_q4_K_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q4_K, _): qk_panel_q4_K_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q6_K, 1): qk_panel_q6_K_x1(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q6_K, 2): qk_panel_q6_K_x2(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        case (.q6_K, _): qk_panel_q6_K_x4(panel, r, a, aStride, n, blocks, out, outStride, prefetch)
-        default: preconditionFailure("Panels.gemm: \(type) has no panel kernel")
-        }
+        guard let code = code(type) else { preconditionFailure("Panels.gemm: \(type) has no panel kernel") }
+        qk_panel_gemm(code, panel, Int32(rows), a, aStride, Int32(tokens), Int32(cols / 32), out, outStride, prefetch)
     }
 
     // MARK: Scalar twins (for the tests)

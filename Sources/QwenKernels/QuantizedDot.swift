@@ -1,31 +1,10 @@
 // Quantized weight row · quantized activations (llama.cpp's vec_dot_<w>_<a>), integer SIMD.
 //
-// The fast path is a Swift loop over blocks calling one `static inline` C helper per block
-// (CQwenKernels.h); the helpers inline into the loop. `dotQuantizedReference` is a plain scalar
-// Swift twin with ggml's generic-C semantics, used by the tests.
+// The fast path is the C kernels (CQwenKernels.h): one loop per weight type with its block helper
+// inlined, compiled per instruction-set level and chosen at run time. `dotQuantizedReference` is a
+// plain scalar Swift twin with ggml's generic-C semantics, used by the tests.
 
 import CQwenKernels
-
-public typealias _QKBlockDot = (qk_v8f, UnsafeRawPointer?, UnsafeRawPointer?) -> qk_v8f
-
-@inline(__always)
-private func rowDot(_ blocks: Int, _ wStride: Int, _ xStride: Int,
-                    _ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ f: _QKBlockDot) -> Float {
-    // Two accumulators hide the FMA latency of the short (32-weight) blocks. Pointer bumps
-    // instead of `i * stride` keep overflow checks out of the loop.
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-    var wp = w, xp = x
-    var n = blocks
-    while n >= 2 {
-        a0 = f(a0, wp, xp)
-        a1 = f(a1, wp + wStride, xp + xStride)
-        wp += 2 &* wStride
-        xp += 2 &* xStride
-        n &-= 2
-    }
-    if n > 0 { a0 = f(a0, wp, xp) }
-    return qk_hsum8(a0 + a1)
-}
 
 @inline(__always)
 private func checkShapes(_ weight: GGMLType, _ count: Int) -> (blocks: Int, act: GGMLType) {
@@ -33,6 +12,7 @@ private func checkShapes(_ weight: GGMLType, _ count: Int) -> (blocks: Int, act:
         preconditionFailure("dotQuantized: \(weight) has no integer dot product")
     }
     precondition(count >= 0 && count % weight.blockSize == 0, "count must be a whole number of blocks")
+    precondition(count / weight.blockSize <= Int(Int32.max), "row too long")
     return (count / weight.blockSize, act)
 }
 
@@ -40,61 +20,11 @@ private func checkShapes(_ weight: GGMLType, _ count: Int) -> (blocks: Int, act:
 /// `count` activations quantized by `quantizeActivations(_:count:as:into:)` in
 /// `activationType(for: weight)` format at `xq`. No allocation.
 public func dotQuantized(_ weight: GGMLType, _ row: UnsafeRawPointer, _ xq: UnsafeRawPointer, count: Int) -> Float {
-    let (nb, act) = checkShapes(weight, count)
-    let ws = weight.bytesPerBlock, xs = act.bytesPerBlock
-    switch weight {
-    case .q4_K: return rowDot(nb, ws, xs, row, xq, qk_dot_q4_K_q8_K)
-    case .q6_K: return rowDot(nb, ws, xs, row, xq, qk_dot_q6_K_q8_K)
-    case .q5_0: return rowDot(nb, ws, xs, row, xq, qk_dot_q5_0_q8_0)
-    case .q8_0: return rowDot(nb, ws, xs, row, xq, qk_dot_q8_0_q8_0)
-    case .q5_K: return rowDot(nb, ws, xs, row, xq, qk_dot_q5_K_q8_K)
-    case .q4_0: return rowDot(nb, ws, xs, row, xq, qk_dot_q4_0_q8_0)
-    case .q2_K: return rowDot(nb, ws, xs, row, xq, qk_dot_q2_K_q8_K)
-    case .q3_K: return rowDot(nb, ws, xs, row, xq, qk_dot_q3_K_q8_K)
-    case .q4_1: return rowDot(nb, ws, xs, row, xq, qk_dot_q4_1_q8_1)
-    case .q5_1: return rowDot(nb, ws, xs, row, xq, qk_dot_q5_1_q8_1)
-    default: preconditionFailure("unreachable")
-    }
+    let (nb, _) = checkShapes(weight, count)
+    return qk_dot_row(Int32(weight.rawValue), Int32(nb), row, xq)
 }
 
 // MARK: - Several activation rows per weight row (prefill)
-
-@inline(__always)
-private func rowDot4(_ blocks: Int, _ wStride: Int, _ xStride: Int, _ w: UnsafeRawPointer,
-                     _ x: UnsafeRawPointer, _ xqStride: Int, _ f: _QKBlockDot) -> SIMD4<Float> {
-    // Each weight block is loaded once and dotted against 4 activation rows; the helpers inline,
-    // so the compiler can also share the weight unpacking between the 4 calls.
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-    var wp = w, xp = x
-    for _ in 0..<blocks {
-        a0 = f(a0, wp, xp)
-        a1 = f(a1, wp, xp + xqStride)
-        a2 = f(a2, wp, xp + 2 &* xqStride)
-        a3 = f(a3, wp, xp + 3 &* xqStride)
-        wp += wStride
-        xp += xStride
-    }
-    return SIMD4(qk_hsum8(a0), qk_hsum8(a1), qk_hsum8(a2), qk_hsum8(a3))
-}
-
-@inline(__always)
-private func rowsDot(_ nb: Int, _ ws: Int, _ xs: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer,
-                     _ xqStride: Int, _ n: Int, _ out: UnsafeMutablePointer<Float>, _ outStride: Int,
-                     _ f: _QKBlockDot) {
-    var r = 0
-    while r + 4 <= n {
-        let v = rowDot4(nb, ws, xs, w, x + r &* xqStride, xqStride, f)
-        out[r &* outStride] = v[0]
-        out[(r + 1) &* outStride] = v[1]
-        out[(r + 2) &* outStride] = v[2]
-        out[(r + 3) &* outStride] = v[3]
-        r += 4
-    }
-    while r < n {
-        out[r &* outStride] = rowDot(nb, ws, xs, w, x + r &* xqStride, f)
-        r += 1
-    }
-}
 
 /// One weight row · `rows` quantized activation rows, for prefill: reads each weight block once
 /// (from memory) for up to 4 activation rows at a time.
@@ -107,21 +37,8 @@ public func dotQuantizedRows(_ weight: GGMLType, _ row: UnsafeRawPointer, _ xq: 
                              xqStride: Int, rows: Int, count: Int,
                              into out: UnsafeMutablePointer<Float>, outStride: Int = 1) {
     let (nb, act) = checkShapes(weight, count)
-    precondition(rows >= 0 && xqStride >= act.bytesPerBlock * nb, "activation rows overlap")
-    let ws = weight.bytesPerBlock, xs = act.bytesPerBlock
-    switch weight {
-    case .q4_K: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q4_K_q8_K)
-    case .q6_K: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q6_K_q8_K)
-    case .q5_0: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q5_0_q8_0)
-    case .q8_0: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q8_0_q8_0)
-    case .q5_K: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q5_K_q8_K)
-    case .q4_0: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q4_0_q8_0)
-    case .q2_K: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q2_K_q8_K)
-    case .q3_K: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q3_K_q8_K)
-    case .q4_1: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q4_1_q8_1)
-    case .q5_1: rowsDot(nb, ws, xs, row, xq, xqStride, rows, out, outStride, qk_dot_q5_1_q8_1)
-    default: preconditionFailure("unreachable")
-    }
+    precondition(rows >= 0 && rows <= Int(Int32.max) && xqStride >= act.bytesPerBlock * nb, "activation rows overlap")
+    qk_dot_rows(Int32(weight.rawValue), Int32(nb), row, xq, xqStride, Int32(rows), out, outStride)
 }
 
 // MARK: - Scalar reference (ggml's generic C semantics)

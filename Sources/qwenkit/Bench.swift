@@ -75,14 +75,15 @@ struct Bench: ParsableCommand {
         }
         if json {
             var object: [String: Any] = ["threads": threadCount, "load_ms": loadMilliseconds, "peak_rss_bytes": peak,
-                                         "model": model.path, "repetitions": repetitions]
+                                         "model": model.path, "repetitions": repetitions,
+                                         "kernels": InstructionSet.active.description]
             for r in results {
                 let (mean, sd) = meanSD(r.rates)
                 object[r.name] = ["tokens": r.tokens, "tokens_per_second": mean, "sd": sd, "samples": r.rates]
             }
             write(try jsonString(object) + "\n")
         } else {
-            write("model: \(model.path)\nthreads: \(threadCount)  load: \(String(format: "%.0f", loadMilliseconds)) ms  peak RSS: \(peak / 1_000_000) MB\n")
+            write("model: \(model.path)\nkernels: \(InstructionSet.active) (CPU supports \(InstructionSet.supported))\nthreads: \(threadCount)  load: \(String(format: "%.0f", loadMilliseconds)) ms  peak RSS: \(peak / 1_000_000) MB\n")
             for r in results {
                 let (mean, sd) = meanSD(r.rates)
                 write(String(format: "%@%d: %8.2f ± %.2f tokens/s\n", r.name, r.tokens, mean, sd))

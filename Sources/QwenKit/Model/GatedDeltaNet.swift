@@ -1,3 +1,4 @@
+import CQwenKernels
 import Foundation
 import QwenKernels
 
@@ -344,74 +345,23 @@ enum SmallProduct {
     static func full(_ rows: Int, inner: Int, _ a: UnsafePointer<Float>, _ aStride: Int,
                      _ b: UnsafePointer<Float>, _ bStride: Int, into y: UnsafeMutablePointer<Float>, _ yStride: Int,
                      cols: Int, sign: Float) {
-        tiled(rows, a, aStride, b, bStride, into: y, yStride, cols: cols, sign: sign, accumulate: true) { _ in inner }
+        tiled(rows, a, aStride, b, bStride, into: y, yStride, cols: cols, sign: sign, accumulate: true, inner: inner)
     }
 
     /// `y[i, :] (+)= Σ_{k ≤ i} a[i, k] b[k, :]` (a lower triangular, diagonal included).
     static func lowerTriangular(_ rows: Int, _ a: UnsafePointer<Float>, _ aStride: Int,
                                 _ b: UnsafePointer<Float>, _ bStride: Int, into y: UnsafeMutablePointer<Float>,
                                 _ yStride: Int, cols: Int, accumulate: Bool) {
-        tiled(rows, a, aStride, b, bStride, into: y, yStride, cols: cols, sign: 1, accumulate: accumulate) { $0 + 1 }
+        tiled(rows, a, aStride, b, bStride, into: y, yStride, cols: cols, sign: 1, accumulate: accumulate, inner: nil)
     }
 
     @inline(__always)
     private static func tiled(_ rows: Int, _ a: UnsafePointer<Float>, _ aStride: Int,
                               _ b: UnsafePointer<Float>, _ bStride: Int, into y: UnsafeMutablePointer<Float>,
-                              _ yStride: Int, cols: Int, sign: Float, accumulate: Bool, inner: (Int) -> Int) {
-        guard cols % 16 == 0 else {
-            for i in 0..<rows {
-                let yi = y + i * yStride
-                if !accumulate { yi.update(repeating: 0, count: cols) }
-                for k in 0..<inner(i) { multiplyAdd(sign * a[i * aStride + k], b + k * bStride, into: yi, count: cols) }
-            }
-            return
-        }
-        func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
-        func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-            UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-        }
-        var column = 0
-        while column < cols {
-            var i = 0
-            while i < rows {
-                let height = min(4, rows - i)
-                var acc = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
-                let y0 = y + i * yStride + column
-                if accumulate {
-                    acc.0 = load(y0)
-                    if height > 1 { acc.1 = load(y0 + yStride) }
-                    if height > 2 { acc.2 = load(y0 + 2 * yStride) }
-                    if height > 3 { acc.3 = load(y0 + 3 * yStride) }
-                }
-                let a0 = a + i * aStride
-                // The inner range all rows of the tile share, four at a time; then each row's own tail.
-                let shared = inner(i)
-                for k in 0..<shared {
-                    let bk = load(b + k * bStride + column)
-                    acc.0 = acc.0.addingProduct(SIMD16(repeating: sign * a0[k]), bk)
-                    if height > 1 { acc.1 = acc.1.addingProduct(SIMD16(repeating: sign * a0[aStride + k]), bk) }
-                    if height > 2 { acc.2 = acc.2.addingProduct(SIMD16(repeating: sign * a0[2 * aStride + k]), bk) }
-                    if height > 3 { acc.3 = acc.3.addingProduct(SIMD16(repeating: sign * a0[3 * aStride + k]), bk) }
-                }
-                for r in 1..<max(height, 1) {
-                    var tail = SIMD16<Float>()
-                    for k in shared..<inner(i + r) {
-                        tail = tail.addingProduct(SIMD16(repeating: sign * a0[r * aStride + k]), load(b + k * bStride + column))
-                    }
-                    switch r {
-                    case 1: acc.1 += tail
-                    case 2: acc.2 += tail
-                    default: acc.3 += tail
-                    }
-                }
-                store(acc.0, y0)
-                if height > 1 { store(acc.1, y0 + yStride) }
-                if height > 2 { store(acc.2, y0 + 2 * yStride) }
-                if height > 3 { store(acc.3, y0 + 3 * yStride) }
-                i += 4
-            }
-            column += 16
-        }
+                              _ yStride: Int, cols: Int, sign: Float, accumulate: Bool, inner: Int?) {
+        // The C kernel (CQwenKernels.h): tiles of four rows × 16 columns.
+        qk_small_product(Int32(rows), Int32(inner ?? 0), inner == nil ? 1 : 0, a, aStride, b, bStride, y, yStride,
+                         Int32(cols), sign, accumulate ? 1 : 0)
     }
 }
 

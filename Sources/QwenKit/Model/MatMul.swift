@@ -5,7 +5,7 @@ import QwenKernels
 /// weight in any storage type, split by output rows across `threads` workers.
 ///
 /// - Weights packed into panels at load time (Q8_0, Q5_0, Q4_K, Q6_K with AVX-512 VNNI), any
-///   number of tokens: the 16-row panel micro-kernels (CQwenPanels.h) against split activations
+///   number of tokens: the 16-row panel micro-kernels (CQwenKernels.h) against split activations
 ///   (``Panels``: ~16-bit in two 8-bit parts, so results stay within float-reference noise).
 /// - One token (decode), other types: each weight row streams once through the fused
 ///   dequantize-dot kernel with exact float32 activations.

@@ -1,1 +1,0 @@
-// Umbrella for the header-only module (SwiftPM needs one source file).
