@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import Foundation
+import QwenKernels
 import QwenKit
 
 /// `qwenkit bench`, modelled on llama-bench: prompt processing of `-p` tokens as one batch from

@@ -1,7 +1,7 @@
 import XCTest
 import QwenKernels
 
-private let integerTypes: [GGMLType] = [.q4_K, .q6_K, .q5_0, .q8_0, .q5_K, .q4_0, .q2_K, .q3_K, .q4_1, .q5_1]
+let integerTypes: [GGMLType] = [.q4_K, .q6_K, .q5_0, .q8_0, .q5_K, .q4_0, .q2_K, .q3_K, .q4_1, .q5_1]
 
 // MARK: - Test-local scalar dequantizers, written from ggml's dequantize_row_* formulas.
 
@@ -160,7 +160,7 @@ private func f16Fields(_ t: GGMLType) -> [Int] {
     }
 }
 
-private func randomWeights(_ t: GGMLType, blocks: Int, rng: inout SeededGenerator, allOnes: Bool = false) -> [UInt8] {
+func randomWeights(_ t: GGMLType, blocks: Int, rng: inout SeededGenerator, allOnes: Bool = false) -> [UInt8] {
     var bytes = (0..<(blocks * t.bytesPerBlock)).map { _ in allOnes ? UInt8(0xFF) : UInt8.random(in: 0...255, using: &rng) }
     for i in 0..<blocks {
         for (k, o) in f16Fields(t).enumerated() {
@@ -175,7 +175,7 @@ private func randomWeights(_ t: GGMLType, blocks: Int, rng: inout SeededGenerato
     return bytes
 }
 
-private func randomActivations(count: Int, rng: inout SeededGenerator, saturate: Bool = false) -> [Float] {
+func randomActivations(count: Int, rng: inout SeededGenerator, saturate: Bool = false) -> [Float] {
     (0..<count).map { _ in
         if saturate { return Bool.random(using: &rng) ? 1.5 : -1.5 }
         // Mixed magnitudes, like real activations (a few large outliers).
@@ -184,7 +184,7 @@ private func randomActivations(count: Int, rng: inout SeededGenerator, saturate:
     }
 }
 
-private func quantized(_ x: [Float], as t: GGMLType) -> [UInt8] {
+func quantized(_ x: [Float], as t: GGMLType) -> [UInt8] {
     var q = [UInt8](repeating: 0xAA, count: t.rowBytes(count: x.count)!)
     x.withUnsafeBufferPointer { xp in
         q.withUnsafeMutableBytes { quantizeActivations(xp.baseAddress!, count: x.count, as: t, into: $0.baseAddress!) }
