@@ -93,28 +93,53 @@ public final class MCPServerProcess: Sendable {
             return MCPServerProcess(command: command, name: name, tools: tools, warnings: warnings, connection: connection)
         } catch {
             connection.close()
-            throw MCPStartError(message: "MCP server '\(command)' did not answer: \(error)")
+            let reason = "\(error)"
+            let own = "MCP server '\(name)' "
+            throw MCPStartError(message: "MCP server '\(name)' (\(command)) did not answer: "
+                                + (reason.hasPrefix(own) ? String(reason.dropFirst(own.count)) : reason))
         }
     }
 
-    /// The name of a server's command as `--mcp-trust` takes it: the file name of its program, the
-    /// first word without quotes (`'/x/.venv/bin/mcp-server-time' --local-timezone UTC` → `mcp-server-time`).
+    /// The name of a server's command as `--mcp-trust` takes it: the file name of its program,
+    /// or of the script an interpreter runs (`'/x/.venv/bin/mcp-server-time' --local-timezone UTC`
+    /// → `mcp-server-time`, `python3 tools/server.py` → `server.py`, `npx -y @scope/server-files /tmp`
+    /// → `server-files`). Leading `NAME=value` words are skipped. Never the server's own claim about itself.
     public static func name(of command: String) -> String {
-        let trimmed = command.drop { $0.isWhitespace }
-        var program = ""
+        let words = Array(shellWords(command).drop { $0.contains("=") && !$0.hasPrefix("-") && !$0.contains("/") })
+        let interpreters: Set<String> = ["python", "python3", "node", "deno", "bun", "npx", "uvx", "uv", "sh", "bash"]
+        var index = 0
+        while index < words.count, interpreters.contains(fileName(words[index])),
+              let next = words[(index + 1)...].firstIndex(where: { !$0.hasPrefix("-") && $0 != "run" }) {
+            index = next
+        }
+        let program = index < words.count ? fileName(words[index]) : ""
+        return TerminalText.escaped(program)
+    }
+
+    private static func fileName(_ path: String) -> String {
+        String(path.split(separator: "/").last ?? Substring(path))
+    }
+
+    /// Words split at unquoted white space, with '…' and "…" quoting (enough for a command line).
+    static func shellWords(_ command: String) -> [String] {
+        var words: [String] = []
+        var word: String?
         var quote: Character?
-        for character in trimmed {
+        for character in command {
             if let open = quote {
-                if character == open { quote = nil } else { program.append(character) }
+                if character == open { quote = nil } else { word = (word ?? "") + String(character) }
             } else if character == "'" || character == "\"" {
                 quote = character
+                word = word ?? ""
             } else if character.isWhitespace {
-                break
+                if let finished = word { words.append(finished) }
+                word = nil
             } else {
-                program.append(character)
+                word = (word ?? "") + String(character)
             }
         }
-        return TerminalText.escaped(String(program.split(separator: "/").last ?? Substring(program)))
+        if let finished = word { words.append(finished) }
+        return words
     }
 
     /// MCP's rule for tool names: 1 to 128 characters, each an ASCII letter, digit, `_`, `-` or `.`.
@@ -181,21 +206,23 @@ final class JSONRPCConnection: @unchecked Sendable {
         let output = fromServer.fileHandleForReading
         let maxBytes = limits.maxMessageBytes
         let thread = Thread { [weak self] in
+            // Each byte is looked at once: a line is what was pending plus the chunk up to a newline.
             var pending = Data()
             reading: while true {
                 let chunk = output.availableData
                 if chunk.isEmpty { break }
-                pending.append(chunk)
-                var start = pending.startIndex
-                while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = pending[start..<newline]
-                    start = newline + 1
-                    guard line.count <= maxBytes, self?.receive(line) == true else {
-                        if line.count > maxBytes { self?.drop("sent a message over \(maxBytes) bytes") }
+                var lineStart = chunk.startIndex
+                while let newline = chunk[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
+                    pending.append(chunk[lineStart..<newline])
+                    lineStart = newline + 1
+                    if pending.count > maxBytes {
+                        self?.drop("sent a message over \(maxBytes) bytes")
                         break reading
                     }
+                    guard self?.receive(pending) == true else { break reading }
+                    pending.removeAll(keepingCapacity: true)
                 }
-                pending = Data(pending[start...])
+                pending.append(chunk[lineStart...])
                 if pending.count > maxBytes {
                     self?.drop("sent over \(maxBytes) bytes without a newline")
                     break
