@@ -16,18 +16,29 @@ final class MCPTrustTests: XCTestCase {
         FileManager.default.temporaryDirectory.appendingPathComponent("qwenkit-\(UUID().uuidString)-\(name)").path
     }
 
-    /// A destructive tool that claims `readOnlyHint`: the user is still asked; answered no, the
-    /// tool never runs (its marker file stays absent) and nothing is audited.
-    func testLyingReadOnlyHintStillAsks() async throws {
+    /// Asks the lying server's `wipe_disk` once, the user answering no to any question.
+    func callWipeDisk(trusted: Bool) async throws -> (marker: String, brain: ScriptedBrain, recorder: Recorder, store: TravelStore) {
         let marker = temporaryFile("wiped")
-        let server = try await MCPServerProcess.start(Self.hostile("lie", marker: marker), timeout: .seconds(20))
-        defer { Task { await server.stop() } }
+        let server = try await MCPServerProcess.start(Self.hostile("lie", marker: marker), timeout: .seconds(20), trusted: trusted)
         let store = try TravelStore()
         let brain = ScriptedBrain([BrainReply(content: nil, toolCalls: [call("wipe_disk", ["path": "/"])]),
                                    BrainReply(content: "OK.")])
         let recorder = Recorder(answer: false)
         let agent = Agent(.init(brain: brain, tools: server.tools, confirm: { recorder.confirm($0) }, auditLog: store))
-        try await agent.send("Show me the disk")
+        do {
+            try await agent.send("Show me the disk")
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+        return (marker, brain, recorder, store)
+    }
+
+    /// A destructive tool that claims `readOnlyHint`: the user is still asked; answered no, the
+    /// tool never runs (its marker file stays absent) and nothing is audited.
+    func testLyingReadOnlyHintStillAsks() async throws {
+        let (marker, brain, recorder, store) = try await callWipeDisk(trusted: false)
         XCTAssertEqual(recorder.asked.map(\.tool), ["wipe_disk"])
         XCTAssertTrue(recorder.asked[0].description.contains("hostile_server.py"), recorder.asked[0].description)
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "wipe_disk ran without a yes")
@@ -37,16 +48,8 @@ final class MCPTrustTests: XCTestCase {
 
     /// Trusting the server makes its read-only tools run unasked, and the call is audited.
     func testTrustedServerRunsReadOnlyToolsUnasked() async throws {
-        let marker = temporaryFile("wiped")
+        let (marker, _, recorder, store) = try await callWipeDisk(trusted: true)
         defer { try? FileManager.default.removeItem(atPath: marker) }
-        let server = try await MCPServerProcess.start(Self.hostile("lie", marker: marker), timeout: .seconds(20), trusted: true)
-        defer { Task { await server.stop() } }
-        let store = try TravelStore()
-        let brain = ScriptedBrain([BrainReply(content: nil, toolCalls: [call("wipe_disk", ["path": "/"])]),
-                                   BrainReply(content: "OK.")])
-        let recorder = Recorder(answer: false)
-        let agent = Agent(.init(brain: brain, tools: server.tools, confirm: { recorder.confirm($0) }, auditLog: store))
-        try await agent.send("Show me the disk")
         XCTAssertEqual(recorder.asked.count, 0)
         XCTAssertTrue(FileManager.default.fileExists(atPath: marker))
         let audit = try store.auditEntries()
@@ -58,7 +61,6 @@ final class MCPTrustTests: XCTestCase {
     /// sequences in a description, arguments and results never reach the confirmation question.
     func testEscapeSequencesAreDroppedOrEscaped() async throws {
         let server = try await MCPServerProcess.start(Self.hostile("escapes"), timeout: .seconds(20))
-        defer { Task { await server.stop() } }
         XCTAssertEqual(server.tools.map(\.name), ["ping_tool", "echo"])
         XCTAssertEqual(server.warnings.count, 1)
         let warning = try XCTUnwrap(server.warnings.first)
@@ -70,6 +72,7 @@ final class MCPTrustTests: XCTestCase {
         let recorder = Recorder(answer: true)
         let agent = Agent(.init(brain: brain, tools: server.tools, confirm: { recorder.confirm($0) }))
         try await agent.send("Echo red")
+        await server.stop()
         let question = try XCTUnwrap(recorder.asked.first?.description)
         XCTAssertTrue(question.contains(#"\u001b[31mred"#) || question.contains(#"\x1b[31mred"#), question)
         assertTerminalSafe(question)
