@@ -42,8 +42,8 @@ final class AgentCommandTrustTests: XCTestCase {
         let outURL = folder.appendingPathComponent("out"), errURL = folder.appendingPathComponent("err"),
             inURL = folder.appendingPathComponent("in")
         try Data(stdin.utf8).write(to: inURL)
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        try Data().write(to: outURL)
+        try Data().write(to: errURL)
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
         process.standardInput = try FileHandle(forReadingFrom: inURL)
