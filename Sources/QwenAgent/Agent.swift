@@ -117,13 +117,18 @@ public actor Agent {
     /// The conversation so far (without the system prompt).
     public private(set) var history: [ChatMessage] = []
     private var callCounter = 0
+    /// What the user and successful tool results have shown, for ``AgentTool/groundedArguments``.
+    private var grounded = GroundedValues()
 
     public init(_ configuration: Configuration) {
         self.configuration = configuration
     }
 
     /// Forgets the conversation.
-    public func reset() { history.removeAll() }
+    public func reset() {
+        history.removeAll()
+        grounded = GroundedValues()
+    }
 
     /// Runs one user turn to its answer or the step limit.
     /// - Throws: only what the brain throws (a model or network failure); tool failures are results.
@@ -134,6 +139,7 @@ public actor Agent {
 
     private func turn(_ text: String, emit: @escaping @Sendable (AgentEvent) async -> Void) async throws -> AgentTurn {
         history.append(.user(text))
+        grounded.addUserText(text)
         let definitions = configuration.tools.map(\.definition)
         var steps = 0
         while steps < configuration.maxSteps {
@@ -181,6 +187,7 @@ public actor Agent {
             for call in calls { await emit(.toolCall(call)) }
             for (call, outcome) in zip(calls, await perform(calls, emit: emit)) {
                 history.append(.tool(outcome.result.pythonJSON, toolCallID: call.id, name: call.name))
+                if !outcome.isError { grounded.addResult(outcome.result) }
                 await emit(.toolResult(name: call.name, result: outcome.result, isError: outcome.isError))
             }
         }
@@ -220,8 +227,9 @@ public actor Agent {
                     } catch {
                         outcome = .error("\(error)")
                     }
-                    if let confirmed, let auditLog {
-                        let entry = AuditEntry(who: principal, tool: tool.name, description: confirmed.description,
+                    if let auditLog, confirmed != nil || tool.alwaysAudited {
+                        let description = confirmed?.description ?? TerminalText.escaped(tool.describe(arguments))
+                        let entry = AuditEntry(who: principal, tool: tool.name, description: description,
                                                arguments: arguments, result: outcome.result,
                                                succeeded: !outcome.isError, date: Date())
                         do { try await auditLog.record(entry) } catch {
@@ -257,18 +265,23 @@ public actor Agent {
             return .done(.error("invalid arguments for \(call.name): " + problems.joined(separator: "; ")))
         }
         for key in tool.groundedArguments {
-            guard let value = arguments[key]?.stringValue, !value.isEmpty else { continue }
-            let known = history.contains { message in
-                (message.role == "user" || message.role == "tool")
-                    && message.content?.range(of: value, options: .caseInsensitive) != nil
-            }
-            guard known else {
-                return .done(.error("\(key) \(value) appears in no search result and no message of this conversation: "
+            guard let value = arguments[key], !value.isNull, value.stringValue?.isEmpty != true else { continue }
+            guard grounded.contains(value, for: key) else {
+                let shown = value.stringValue ?? value.pythonJSON
+                return .done(.error("\(key) \(shown) appears in no search result and no message of this conversation: "
                                     + "use one that a search returned or the user gave"))
             }
         }
+        do {
+            try tool.check(arguments)
+        } catch {
+            return .done(.error("\(error)"))
+        }
         guard tool.sideEffect else { return .run(tool, arguments, confirmed: nil) }
-        let request = ConfirmationRequest(tool: tool.name, arguments: arguments, description: tool.describe(arguments))
+        // The question is built from the tool's sentence with every control character escaped, so
+        // nothing in a name, an argument or a description can redraw the terminal the user reads.
+        let request = ConfirmationRequest(tool: tool.name, arguments: arguments,
+                                          description: TerminalText.escaped(tool.describe(arguments)))
         let approved = await configuration.confirm(request)
         await emit(.confirmation(request, approved: approved))
         guard approved else {

@@ -27,6 +27,10 @@ public enum DemoTools {
                       parameters: schema(["flight_id": string("Flight id such as QK123"),
                                           "seat": string("Optional seat such as 12A")], required: ["flight_id"]),
                       sideEffect: true, grounded: ["flight_id"],
+                      check: { store, a in
+                          guard let seat = a["seat"]?.stringValue else { return }
+                          try store.checkSeat(seat, onFlight: a["flight_id"]?.stringValue ?? "")
+                      },
                       describe: { store, a in
                           let id = a["flight_id"]?.stringValue ?? ""
                           let seat = a["seat"]?.stringValue.map { ", seat \($0)" } ?? ""
@@ -67,7 +71,7 @@ public enum DemoTools {
             StoreTool(store: store, name: "cancel_booking", description: "Cancel a booking by its booking_id.",
                       parameters: schema(["booking_id": integer("Booking id from list_bookings", minimum: 1)],
                                          required: ["booking_id"]),
-                      sideEffect: true,
+                      sideEffect: true, grounded: ["booking_id"],
                       describe: { store, a in
                           let id = a["booking_id"]?.intValue ?? 0
                           return "Cancel \(store.bookingSummary(id) ?? "booking \(id)")?"
@@ -129,11 +133,13 @@ struct StoreTool: AgentTool {
     let parameters: JSONValue
     let sideEffect: Bool
     let groundedArguments: [String]
+    var checkCall: (@Sendable (TravelStore, JSONValue) throws -> Void)?
     var describeCall: (@Sendable (TravelStore, JSONValue) -> String)?
     let body: @Sendable (TravelStore, JSONValue) throws -> JSONValue
 
     init(store: TravelStore, name: String, description: String, parameters: JSONValue, sideEffect: Bool,
-         grounded: [String] = [], describe: (@Sendable (TravelStore, JSONValue) -> String)? = nil,
+         grounded: [String] = [], check: (@Sendable (TravelStore, JSONValue) throws -> Void)? = nil,
+         describe: (@Sendable (TravelStore, JSONValue) -> String)? = nil,
          body: @escaping @Sendable (TravelStore, JSONValue) throws -> JSONValue) {
         self.store = store
         self.name = name
@@ -141,9 +147,12 @@ struct StoreTool: AgentTool {
         self.parameters = parameters
         self.sideEffect = sideEffect
         groundedArguments = grounded
+        checkCall = check
         describeCall = describe
         self.body = body
     }
+
+    func check(_ arguments: JSONValue) throws { try checkCall?(store, arguments) }
 
     func describe(_ arguments: JSONValue) -> String {
         describeCall?(store, arguments) ?? "Run \(name) with \(arguments.pythonJSON)?"

@@ -5,6 +5,8 @@ import QwenKit
 ///
 /// Read-only tools run as soon as the model calls them. Side-effecting tools (``sideEffect`` true)
 /// run only after the user says yes to ``describe(_:)``'s sentence, and each run is audited.
+/// Tools of strangers (MCP servers) are side-effecting unless the user trusts the server, and
+/// every call of theirs is audited (``alwaysAudited``).
 public protocol AgentTool: Sendable {
     /// The function name the model calls (`search_flights`).
     var name: String { get }
@@ -14,11 +16,17 @@ public protocol AgentTool: Sendable {
     var parameters: JSONValue { get }
     /// Whether a call changes the world (books, buys, writes), so it needs the user's yes.
     var sideEffect: Bool { get }
-    /// String arguments that must name something already in the conversation: an id the user
-    /// wrote or a tool returned (`flight_id` of `book_flight`). A value found nowhere is refused
-    /// before the user is asked, so the model cannot act on an id it made up or copied from an
-    /// example.
+    /// Id arguments (strings or integers) that must name something already in the conversation:
+    /// a whole word the user wrote or a value a tool returned successfully (`flight_id` of
+    /// `book_flight`, `booking_id` of `cancel_booking`). A value found nowhere is refused before
+    /// the user is asked, so the model cannot act on an id it made up or copied from an example;
+    /// the agent's own error messages never count, so repeating the call does not help.
     var groundedArguments: [String] { get }
+    /// Whether every call is written to the audit log, asked about or not (MCP tools).
+    var alwaysAudited: Bool { get }
+    /// Checks arguments the schema cannot (a seat that exists on the flight) before the user is asked.
+    /// - Throws: ``ToolError`` naming the bad argument.
+    func check(_ arguments: JSONValue) throws
     /// The call in plain words for the user, e.g. "Book flight QK123 Paris→Tokyo on 2026-12-20 for 612 EUR?".
     func describe(_ arguments: JSONValue) -> String
     /// Performs the call with arguments that already satisfy ``parameters``.
@@ -36,6 +44,12 @@ extension AgentTool {
 
     /// None by default.
     public var groundedArguments: [String] { [] }
+
+    /// Only calls that were confirmed, by default.
+    public var alwaysAudited: Bool { false }
+
+    /// Nothing beyond the schema, by default.
+    public func check(_ arguments: JSONValue) throws {}
 
     /// A generic sentence: the tool's name and its arguments.
     public func describe(_ arguments: JSONValue) -> String {

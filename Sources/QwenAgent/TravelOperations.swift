@@ -89,6 +89,31 @@ extension TravelStore {
         return "\(id ?? "") \(from ?? "")→\(to ?? "") on \(date ?? "") at \(departs ?? "") for \(price ?? 0) EUR"
     }
 
+    /// Refuses a seat the flight does not have. Seats are a row number and a letter A–F, six to a
+    /// row, as many rows as the flight's `seats` fill (`bookFlight` hands them out the same way).
+    /// - Throws: ``ToolError`` naming the seat and the flight's range; nothing for an unknown flight
+    ///   (booking it fails with its own message).
+    public func checkSeat(_ seat: String, onFlight flightID: String) throws {
+        let id = flightID.uppercased()
+        guard let seats = try database.read({ db in
+            try Int.fetchOne(db, sql: "SELECT seats FROM flights WHERE id = ?", arguments: [id])
+        }) else { return }
+        _ = try Self.seatNumber(seat, flight: id, seats: seats)
+    }
+
+    static func seatRows(_ seats: Int) -> Int { max(seats, 6) / 6 }
+
+    /// The seat written the one way the database stores it ("01a" → "1A").
+    static func seatNumber(_ seat: String, flight: String, seats: Int) throws -> String {
+        let text = seat.uppercased(), rows = seatRows(seats)
+        let digits = text.dropLast()
+        guard let letter = text.last, "ABCDEF".contains(letter), !digits.isEmpty,
+              digits.allSatisfy({ $0.isASCII && $0.isNumber }), let row = Int(digits), (1...rows).contains(row) else {
+            throw ToolError("flight \(flight) has no seat '\(TerminalText.escaped(seat))': its seats are 1A to \(rows)F")
+        }
+        return "\(row)\(letter)"
+    }
+
     /// Books a seat (the first free one unless `seat` is given).
     public func bookFlight(_ flightID: String, seat requestedSeat: String? = nil) throws -> JSONValue {
         let id = flightID.uppercased()
@@ -102,9 +127,9 @@ extension TravelStore {
                 """, arguments: [id]))
             let seat: String
             if let requestedSeat {
-                seat = requestedSeat.uppercased()
+                seat = try Self.seatNumber(requestedSeat, flight: id, seats: seats)
             } else {
-                let all = (1...(max(seats, 6) / 6)).flatMap { row in ["A", "B", "C", "D", "E", "F"].map { "\(row)\($0)" } }
+                let all = (1...Self.seatRows(seats)).flatMap { row in ["A", "B", "C", "D", "E", "F"].map { "\(row)\($0)" } }
                 seat = all.first { !taken.contains($0) } ?? "1A"
             }
             let price: Int = flight["price_eur"] ?? 0

@@ -58,19 +58,27 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// Counts requests by route and status. The route label is the pattern the router matched
+/// (`/v1/models/{id}`), or `other` for anything unmatched: never the raw path, which a client
+/// chooses, so random URLs cannot grow `/metrics` (and the server's memory) one series at a time.
 struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let route = request.uri.path
         do {
             let response = try await next(request, context)
-            metrics.recordRequest(route, status: response.status.code)
+            metrics.recordRequest(Self.route(context), status: response.status.code)
             return response
         } catch let error as HTTPResponseError {
-            metrics.recordRequest(route, status: error.status.code)
+            metrics.recordRequest(Self.route(context), status: error.status.code)
             throw error
         }
+    }
+
+    /// The matched route pattern, which the router sets while `next` runs; `other` when none matched.
+    static func route(_ context: Context) -> String {
+        guard let pattern = context.endpointPath, pattern != "NotFound" else { return "other" }
+        return pattern
     }
 }
 

@@ -9,7 +9,8 @@ struct AgentCommand: AsyncParsableCommand {
         abstract: "An assistant that acts: books flights and hotels, shops, and calls MCP tools — after your yes.",
         discussion: """
             Interactive by default; one answer with a PROMPT. Every booking, purchase or other side effect is \
-            described in plain words and runs only after you answer y (or with --yes). The demo database \
+            described in plain words and runs only after you answer y (or with --yes). Every MCP tool call asks \
+            too, unless its server is named with --mcp-trust and marks the tool read-only. The demo database \
             (--db, default $QWENKIT_HOME/agent.sqlite) is seeded on first use. --eval FILE runs a task suite \
             (JSON Lines) on fresh copies of that database and prints the success rate.
             """)
@@ -23,6 +24,12 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "The SQLite database (default: $QWENKIT_HOME/agent.sqlite).") var db: String?
     @Option(help: "Start an MCP server over stdio and offer its tools (repeatable), e.g. \"mcp-server-time\".")
     var mcp: [String] = []
+    @Option(name: .customLong("mcp-trust"), help: ArgumentHelp(
+        "Believe the read-only hints of this MCP server (repeatable): its read-only tools then run without asking.",
+        discussion: "NAME is the program's file name (mcp-server-time) or the whole --mcp command.", valueName: "NAME"))
+    var mcpTrust: [String] = []
+    @Option(name: .customLong("mcp-timeout"), help: "Seconds an MCP server may take to answer one request before it is dropped.")
+    var mcpTimeout: Double = 30
     @Flag(help: "Answer yes to every confirmation (scripted runs only).") var yes = false
     @Option(help: "Model steps per request.") var maxSteps = 8
     @Option(help: "Run the task suite in FILE (JSON Lines) and print the success rate.") var eval: String?
@@ -30,6 +37,10 @@ struct AgentCommand: AsyncParsableCommand {
 
     func validate() throws {
         if maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
+        if !(mcpTimeout > 0 && mcpTimeout <= 86_400) { throw ValidationError("--mcp-timeout must be between 0 and 86400 seconds") }
+        for name in mcpTrust where !mcp.contains(where: { $0 == name || MCPServerProcess.name(of: $0) == name }) {
+            throw ValidationError("--mcp-trust \(TerminalText.escaped(name)) names no --mcp server; give the program's file name or the whole --mcp command")
+        }
         if let endpoint, URL(string: endpoint)?.scheme == nil { throw ValidationError("--endpoint must be a URL such as http://127.0.0.1:8080") }
     }
 
@@ -40,11 +51,20 @@ struct AgentCommand: AsyncParsableCommand {
             try await runEval(path: eval, store: store, brain: brain)
             return
         }
+        // A server that cannot start or breaks a limit is left out; the agent goes on with the others.
         var servers: [MCPServerProcess] = []
         for command in mcp {
-            let server = try await MCPServerProcess.start(command)
-            log("MCP server '\(command)': \(server.tools.map(\.name).joined(separator: ", "))")
-            servers.append(server)
+            let trusted = mcpTrust.contains { $0 == command || $0 == MCPServerProcess.name(of: command) }
+            do {
+                let server = try await MCPServerProcess.start(command, timeout: .milliseconds(Int(mcpTimeout * 1000)),
+                                                              trusted: trusted)
+                for warning in server.warnings { log(warning) }
+                log("MCP server '\(server.name)'\(trusted ? " (trusted)" : ""): "
+                    + server.tools.map { TerminalText.escaped($0.name) }.joined(separator: ", "))
+                servers.append(server)
+            } catch {
+                log("\(TerminalText.escaped("\(error)")); going on without it")
+            }
         }
         let printer = EventPrinter()
         let assumeYes = yes
@@ -76,7 +96,7 @@ struct AgentCommand: AsyncParsableCommand {
                 try await agent.send(input)
                 write("\n")
             } catch {
-                log("error: \(error)")
+                log("error: \(TerminalText.escaped("\(error)"))")
             }
         }
         for server in servers { await server.stop() }
@@ -125,6 +145,8 @@ struct AgentCommand: AsyncParsableCommand {
 }
 
 /// Shows the agent's events: words on stdout as they come, tool calls and results dimmed on stderr.
+/// Everything shown comes from the model or a tool, so it goes through ``TerminalText`` first: no
+/// control character or escape sequence of theirs reaches the terminal.
 actor EventPrinter {
     private var step = ""
     private var printed = 0
@@ -137,13 +159,15 @@ actor EventPrinter {
             stream(piece)
         case .toolCall(let call):
             endStep()
-            note("→ \(call.name) \(call.arguments.pythonJSON)")
+            note("→ \(TerminalText.escaped(call.name)) \(TerminalText.escaped(call.arguments.pythonJSON))")
         case .toolResult(let name, let result, let isError):
             endStep()
             let text = result.pythonJSON
-            note("\(isError ? "✗" : "←") \(name): \(text.count > 240 ? text.prefix(240) + "…" : Substring(text))")
+            let shown = TerminalText.escaped(String(text.count > 240 ? text.prefix(240) + "…" : Substring(text)))
+            note("\(isError ? "✗" : "←") \(TerminalText.escaped(name)): \(shown)")
         case .confirmation(let request, let approved):
-            note(approved ? "✓ confirmed: \(request.description)" : "✗ declined: \(request.description)")
+            let question = TerminalText.escaped(request.description)
+            note(approved ? "✓ confirmed: \(question)" : "✗ declined: \(question)")
         case .answer:
             endStep()
         case .stepLimitReached(let steps):
@@ -155,14 +179,14 @@ actor EventPrinter {
     /// Asks on the terminal; only y or yes is a yes.
     func confirm(_ request: ConfirmationRequest, assumeYes: Bool) -> Bool {
         if assumeYes { return true }
-        FileHandle.standardError.write(Data("\n\(request.description) [y/N] ".utf8))
+        FileHandle.standardError.write(Data("\n\(TerminalText.escaped(request.description)) [y/N] ".utf8))
         guard let line = readLine(strippingNewline: true) else { return false }
         return ["y", "yes"].contains(line.trimmingCharacters(in: .whitespaces).lowercased())
     }
 
     /// Prints a step's words, holding back tool-call markup (`<tool_call>` blocks, bare JSON calls).
     private func stream(_ piece: String) {
-        step += piece
+        step += TerminalText.escaped(piece, keepingNewlines: true)
         guard !hiding else { return }
         let leading = step.drop { $0.isWhitespace }
         if leading.isEmpty { return }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import QwenAgent
 import QwenKit
 
 @main
@@ -23,7 +24,8 @@ struct QwenKitCommand: AsyncParsableCommand {
         } catch let error where isArgumentError(error) {
             Self.exit(withError: error)
         } catch {
-            FileHandle.standardError.write(Data("qwenkit: error: \(error)\n".utf8))
+            // Errors can quote a stranger (an MCP server's message): escaped, and one line.
+            FileHandle.standardError.write(Data("qwenkit: error: \(TerminalText.escaped("\(error)"))\n".utf8))
             Foundation.exit(1)
         }
     }
