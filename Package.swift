@@ -21,8 +21,13 @@ let nativeC: [CSetting] = native ? [
 
 let package = Package(
     name: "QwenKit",
+    // Apple platforms: declared, not verified here (Linux x86-64 only); see the README.
+    platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
         .library(name: "QwenKit", targets: ["QwenKit"]),
+        .library(name: "QwenTokenizer", targets: ["QwenTokenizer"]),
+        .library(name: "QwenServer", targets: ["QwenServer"]),
+        .library(name: "QwenAgent", targets: ["QwenAgent"]),
         .executable(name: "qwenkit", targets: ["qwenkit"]),
     ],
     dependencies: [
