@@ -26,6 +26,12 @@ export QWENKIT_REQUIRE_MCP=1
 swift build -c release --build-tests -Xswiftc -enable-testing
 swift test -c release -Xswiftc -enable-testing --skip-build "$@"
 
+# One binary for every x86-64 CPU (qemu as Nehalem and Haswell) and a versioned SwiftPM dependency.
+# QWENKIT_SKIP_PORTABILITY=1 skips it.
+if [ "${QWENKIT_SKIP_PORTABILITY:-0}" != 1 ]; then
+    scripts/test-portability.sh --binary .build/release/qwenkit
+fi
+
 # The server end to end with the real `openai` Python SDK (a venv in .venv/). QWENKIT_SKIP_E2E=1 skips it.
 if [ "${QWENKIT_SKIP_E2E:-0}" != 1 ]; then
     scripts/test-e2e.sh --binary .build/release/qwenkit
