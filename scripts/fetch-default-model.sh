@@ -42,7 +42,11 @@ PY
 done
 
 echo "qwenkit: verifying SHA-256" >&2
-actual=$(sha256sum "$work/$name" | cut -d' ' -f1)
+if command -v sha256sum > /dev/null; then
+    actual=$(sha256sum "$work/$name" | cut -d' ' -f1)
+else
+    actual=$(shasum -a 256 "$work/$name" | cut -d' ' -f1)   # macOS
+fi
 if [ "$actual" != "$sha256" ]; then
     echo "qwenkit: the assembled model has SHA-256 $actual, expected $sha256; not installed" >&2
     exit 1

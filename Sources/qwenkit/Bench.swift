@@ -1,6 +1,8 @@
 import ArgumentParser
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import Foundation
 import QwenKernels
@@ -102,6 +104,11 @@ func peakResidentBytes() -> Int {
         }
     }
     var usage = rusage()
+    #if canImport(Darwin)
+    getrusage(RUSAGE_SELF, &usage)
+    return usage.ru_maxrss   // bytes on Darwin
+    #else
     getrusage(RUSAGE_SELF.rawValue, &usage)
-    return usage.ru_maxrss * 1024
+    return usage.ru_maxrss * 1024   // kilobytes on Linux
+    #endif
 }

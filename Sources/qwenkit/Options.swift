@@ -19,7 +19,7 @@ struct ModelOptions: ParsableArguments {
         if let context, context < 1 { throw ValidationError("--context must be at least 1") }
     }
 
-    var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
+    var threadCount: Int { threads ?? CPU.defaultThreads }
 
     /// Resolves the model reference, fetching the default model on first use, and loads it.
     func load() throws -> LanguageModel {
