@@ -108,6 +108,10 @@ void qk_dot_rows(int type, int blocks, const void *w, const void *x, long xStrid
 
 float qk_dot_f32(const float *a, const float *b, long n) { return table()->dot_f32(a, b, n); }
 
+float qk_dot_float_row(int type, long count, const void *w, const float *x) {
+    return table()->dot_float_row(type, count, w, x);
+}
+
 void qk_gate(int kind, float *v, const float *g, long n) { table()->gate(kind, v, g, n); }
 
 void qk_axpy(float a, const float *x, float *y, long n) { table()->axpy(a, x, y, n); }

@@ -730,6 +730,55 @@ static void QK_NAME(qk_small_product)(int rows, int inner, int triangular, const
 #undef QK_INNER
 }
 
+/// Weight row (F16 1, BF16 30 or Q8_0 8) · float activations: `count` values (Q8_0: a multiple of 32).
+static float QK_NAME(qk_dot_float_row)(int type, long count, const void *w, const float *x) {
+    const uint8_t *p = (const uint8_t *)w;
+    qk_v16f acc0 = {0}, acc1 = {0};
+    long i = 0;
+    if (type == 8) {   // Q8_0: [d f16][32 x i8]
+        typedef int8_t v16b __attribute__((__vector_size__(16)));
+        for (; i + 32 <= count; i += 32, p += 34) {
+            v16b q0, q1;
+            memcpy(&q0, p + 2, 16);
+            memcpy(&q1, p + 18, 16);
+            const qk_v16f d = splat16(qk_f16(p));
+            acc0 = QK_FMA(d * __builtin_convertvector(q0, qk_v16f), ld16(x + i), acc0);
+            acc1 = QK_FMA(d * __builtin_convertvector(q1, qk_v16f), ld16(x + i + 16), acc1);
+        }
+        return hsum16(acc0 + acc1);
+    }
+    typedef uint16_t v16h __attribute__((__vector_size__(32)));
+    for (; i + 16 <= count; i += 16) {
+        v16h h;
+        memcpy(&h, p + 2 * i, 32);
+        qk_v16f wv;
+        if (type == 30) {
+            wv = (qk_v16f)(__builtin_convertvector(h, qk_v16u) << 16);
+        } else {
+#if QK_LEVEL >= 1
+            __m128i lo, hi;
+            memcpy(&lo, p + 2 * i, 16);
+            memcpy(&hi, p + 2 * i + 16, 16);
+            const __m256 a = _mm256_cvtph_ps(lo), b = _mm256_cvtph_ps(hi);
+            memcpy(&wv, &a, 32);
+            memcpy((char *)&wv + 32, &b, 32);
+#else
+            for (int k = 0; k < 16; ++k) wv[k] = qk_f16(p + 2 * (i + k));
+#endif
+        }
+        acc0 = QK_FMA(wv, ld16(x + i), acc0);
+    }
+    float sum = hsum16(acc0 + acc1);
+    for (; i < count; ++i) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        float v;
+        if (type == 30) { const uint32_t bits = (uint32_t)h << 16; memcpy(&v, &bits, 4); } else { v = qk_f16(&h); }
+        sum = QK_FMAF(v, x[i], sum);
+    }
+    return sum;
+}
+
 // MARK: - Rows
 
 // One function per weight type, so each block helper inlines into its loop.
@@ -1038,6 +1087,7 @@ const qk_kernel_table QK_NAME(qk_table) = {
     .dot_row = QK_NAME(qk_dot_row),
     .dot_rows = QK_NAME(qk_dot_rows),
     .dot_f32 = QK_NAME(qk_dot_f32),
+    .dot_float_row = QK_NAME(qk_dot_float_row),
     .gate = QK_NAME(qk_gate),
     .axpy = QK_NAME(qk_axpy),
     .mul_add = QK_NAME(qk_mul_add),

@@ -4,6 +4,8 @@
 //
 // The per-format code lives in FloatFormats.swift, LegacyQuants.swift and KQuants.swift.
 
+import CQwenKernels
+
 /// A format whose fast kernels decode one block at a time into registers.
 ///
 /// `decode` hands each run of 16 consecutive weights of the block to `body` as
@@ -130,22 +132,13 @@ public func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Fl
     let blocks = count / type.blockSize
     switch type {
     case .f32: return dotF32(row.assumingMemoryBound(to: Float.self), x, count: count)
-    case .f16, .bf16:
-        let bulk = count & ~15
-        var sum = type == .f16
-            ? dotBlocks(F16Blocks.self, row, x, blocks: bulk / 16)
-            : dotBlocks(BF16Blocks.self, row, x, blocks: bulk / 16)
-        for i in bulk..<count {
-            let bits = row.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
-            let weight = type == .f16 ? floatFromHalfBits(bits) : floatFromBFloat16Bits(bits)
-            sum += weight * x[i]
-        }
-        return sum
+    case .f16, .bf16, .q8_0:
+        // The C kernel of the CPU's level (F16C conversions where present).
+        return qk_dot_float_row(Int32(type.rawValue), count, row, x)
     case .q4_0: return dotBlocks(Q4_0Blocks.self, row, x, blocks: blocks)
     case .q4_1: return dotBlocks(Q4_1Blocks.self, row, x, blocks: blocks)
     case .q5_0: return dotBlocks(Q5_0Blocks.self, row, x, blocks: blocks)
     case .q5_1: return dotBlocks(Q5_1Blocks.self, row, x, blocks: blocks)
-    case .q8_0: return dotBlocks(Q8_0Blocks.self, row, x, blocks: blocks)
     case .q2_K: return dotBlocks(Q2_KBlocks.self, row, x, blocks: blocks)
     case .q3_K: return dotBlocks(Q3_KBlocks.self, row, x, blocks: blocks)
     case .q4_K: return dotBlocks(Q4_KBlocks.self, row, x, blocks: blocks)

@@ -59,6 +59,7 @@ typedef struct {
     void (*dot_rows)(int type, int blocks, const void *w, const void *x, long xStride, int n,
                      float *out, long outStride);
     float (*dot_f32)(const float *a, const float *b, long n);
+    float (*dot_float_row)(int type, long count, const void *w, const float *x);
     void (*gate)(int kind, float *v, const float *g, long n);
     void (*axpy)(float a, const float *x, float *y, long n);
     void (*mul_add)(const float *w, const float *x, float *y, long n);
@@ -94,6 +95,10 @@ void qk_dot_rows(int type, int blocks, const void *w, const void *x, long xStrid
 
 /// Σ a[i] b[i] for i < n.
 float qk_dot_f32(const float *a, const float *b, long n);
+
+/// Weight row · float activations for F16 (type 1), BF16 (30) and Q8_0 (8; `count` a multiple
+/// of 32): the weights decoded in registers, the activations exact.
+float qk_dot_float_row(int type, long count, const void *w, const float *x);
 
 /// The gates, with e^x as a vector polynomial within ~2 ulp of expf (silu(x) = x / (1 + e^-x)).
 enum {

@@ -7,10 +7,13 @@ import QwenKernels
 /// - Weights packed into panels at load time (Q8_0, Q5_0, Q4_K, Q6_K with AVX-512 VNNI), any
 ///   number of tokens: the 16-row panel micro-kernels (CQwenKernels.h) against split activations
 ///   (``Panels``: ~16-bit in two 8-bit parts, so results stay within float-reference noise).
-/// - One token (decode), other types: each weight row streams once through the fused
+/// - Other quantized weights except Q8_0: the C integer dot products (`dotQuantized`, and
+///   `dotQuantizedRows` for several tokens per weight block) against two-part activations
+///   quantized once per product. (Decode used the Swift dequantize-dot with float activations
+///   until the package stopped targeting the build machine: compiled for the x86-64 baseline it
+///   ran 10× slower than the C kernels of the CPU's level.)
+/// - One token, F32/F16/BF16/Q8_0: each weight row streams once through the fused
 ///   dequantize-dot kernel with exact float32 activations.
-/// - Several tokens (prefill), other quantized weights except Q8_0: `dotQuantizedRows` (several
-///   tokens per weight block) against two-part activations quantized once per product.
 /// - Several tokens, F32/F16/BF16/Q8_0: a tile of rows is dequantized once into float32 and
 ///   reused for every token; Q8_0 stays float so the float-reference tests of Q8_0 models keep
 ///   their float32 accuracy.
@@ -24,7 +27,7 @@ func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMut
                  "matmul scratch too small")
     if let panels = w.panels {
         matmulPanels(w, panels, x, n: n, y, threads: threads, scratch: scratch)
-    } else if n > 1, let act = MatMul.integerActivation(for: w.type) {
+    } else if let act = MatMul.integerActivation(for: w.type) {
         matmulQuantized(w, act, x, n: n, y, threads: threads, scratch: scratch)
     } else {
         matmulFloat(w, x, n: n, y, threads: threads, scratch: scratch)
