@@ -100,6 +100,28 @@ final class HostileModelTests: XCTestCase {
         }
     }
 
+    // MARK: - score
+
+    /// Overflowed the KV-cache size and reserved Int.max + 1 entries before.
+    func testScoreWithHugeContextAndTop() throws {
+        let model = Fixtures.url("models/tiny-qwen3-moe").path
+        let huge = String(Int.max)
+        let output = try QwenKitBinary.run(["score", "-m", model, "--ids", "1,2", "--context", huge, "--top", huge, "--json"],
+                                           timeout: 120)
+        XCTAssertFalse(output.crashed, output.stderr)
+        XCTAssertEqual(output.status, 0, output.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
+        let positions = try XCTUnwrap(json["positions"] as? [[String: Any]])
+        XCTAssertEqual(positions.count, 2)
+        XCTAssertEqual((positions[0]["top"] as? [Any])?.count, 2048)   // the whole vocabulary, no more
+        // A prompt longer than the model's context is refused, not given a bigger cache.
+        let ids = Array(repeating: "1", count: 5000).joined(separator: ",")
+        let long = try QwenKitBinary.run(["score", "-m", model, "--ids", ids, "--context", huge], timeout: 120)
+        XCTAssertFalse(long.crashed, long.stderr)
+        XCTAssertNotEqual(long.status, 0)
+        XCTAssertTrue(long.stderr.contains("context"), long.stderr)
+    }
+
     // MARK: - Non-regular files
 
     private func makeFIFO(_ path: String) throws {
