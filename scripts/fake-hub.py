@@ -11,7 +11,8 @@ Error answers carry X-Error-Code like the hub (RepoNotFound, EntryNotFound, Revi
 Modes: --token T (401 without "Authorization: Bearer T"), --drop-once (the first CDN transfer of each file stops
 halfway), --corrupt FILE (serve FILE with one byte changed), --extra-sibling NAME (list a file that is not
 there, e.g. ../evil), --bad-json (the API answers invalid JSON), --cdn-host HOST (absolute redirects to
-http://HOST:PORT/cdn/...). Every request is appended to --log as one JSON line. Prints its port on stdout.
+http://HOST:PORT/cdn/...), --endless FILE (the CDN streams FILE's bytes and then more, without end and
+without Content-Length, while the hub announces the real size), --endless-api (the API reply never ends). Every request is appended to --log as one JSON line. Prints its port on stdout.
 """
 import argparse
 import hashlib
@@ -37,6 +38,8 @@ def parse_args():
     p.add_argument("--extra-sibling", action="append", default=[])
     p.add_argument("--bad-json", action="store_true")
     p.add_argument("--cdn-host")
+    p.add_argument("--endless", action="append", default=[])
+    p.add_argument("--endless-api", action="store_true")
     return p.parse_args()
 
 
@@ -127,6 +130,12 @@ class Handler(BaseHTTPRequestHandler):
         commit = commit_of(repo)
         if revision not in ("main", commit):
             return self.fail(404, "RevisionNotFound", "Invalid rev id")
+        if ARGS.endless_api:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"sha": "' + commit.encode() + b'", "siblings": [')
+            return self.stream_forever(b" " * 65536)
         if ARGS.bad_json:
             payload = b'{"sha": "' + commit.encode() + b'", "siblings": [ {"rfil'
         else:
@@ -170,6 +179,12 @@ class Handler(BaseHTTPRequestHandler):
         if repo_dir(repo) is None or name not in repo_files(repo):
             return self.fail(404, None, "no such object")
         data = file_bytes(repo, name)
+        if name in ARGS.endless and body:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            self.wfile.write(data)
+            return self.stream_forever(b"\0" * 65536)
         if name in ARGS.corrupt:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         drop = False
@@ -179,6 +194,15 @@ class Handler(BaseHTTPRequestHandler):
                     DROPPED.add((repo, name))
                     drop = True
         self.send_bytes(data, body, {"ETag": '"cdn-%s"' % hashlib.md5(data).hexdigest()}, drop=drop)
+
+    def stream_forever(self, chunk):
+        # Close-delimited (HTTP/1.0): until the client hangs up, or 4 GB as a safety stop.
+        self.close_connection = True
+        try:
+            for _ in range(65536):
+                self.wfile.write(chunk)
+        except OSError:
+            pass
 
     def send_bytes(self, data, body, headers, drop=False):
         start, status = 0, 200

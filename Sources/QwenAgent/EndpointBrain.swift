@@ -15,6 +15,9 @@ public struct EndpointBrain: AgentBrain {
     /// nil: the server's default.
     public var temperature: Double?
     public var maxTokens: Int?
+    /// The most bytes a reply may have (16 MiB): the endpoint is a remote stranger, and a reply
+    /// is read into memory.
+    public var maximumReplyBytes = 16 << 20
 
     public init(baseURL: URL, model: String = "default", apiKey: String? = nil, temperature: Double? = 0, maxTokens: Int? = 512) {
         self.baseURL = baseURL
@@ -58,13 +61,15 @@ public struct EndpointBrain: AgentBrain {
         if let apiKey { request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
         request.httpBody = Data(requestBody(messages: messages, tools: tools).pythonJSON.utf8)
         request.timeoutInterval = 600
-        let (data, response): (Data, URLResponse)
-        do {
-            (data, response) = try await URLSession.shared.data(for: request)
-        } catch {
+        let reader = CappedReader(limit: maximumReplyBytes)
+        let (data, response, error) = await reader.fetch(request)
+        if reader.exceededLimit {
+            throw EndpointError(message: "\(completionsURL.absoluteString) sent a reply larger than \(maximumReplyBytes) bytes; it was cut off")
+        }
+        if let error {
             throw EndpointError(message: "cannot reach \(completionsURL.absoluteString): \(error.localizedDescription)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let status = response?.statusCode ?? 0
         guard status == 200 else {
             let detail = (try? JSONValue.parse(data))?["error"]?["message"]?.stringValue
                 ?? String(decoding: data.prefix(300), as: UTF8.self)
@@ -100,4 +105,77 @@ public struct EndpointBrain: AgentBrain {
 public struct EndpointError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+}
+
+/// Reads one response body into memory, giving up once it passes `limit` bytes (or announces
+/// more with Content-Length).
+///
+/// Giving up answers at once. The transfer is cancelled too, but Linux's URLSession may go on
+/// receiving after `cancel()` (and then never completes the task); the bytes are dropped, so
+/// memory stays bounded either way.
+final class CappedReader: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    private let limit: Int
+    private let lock = NSLock()
+    private var data = Data()
+    private var response: HTTPURLResponse?
+    private var exceeded = false
+    private var continuation: CheckedContinuation<(Data, HTTPURLResponse?, Error?), Never>?
+
+    init(limit: Int) { self.limit = limit }
+
+    var exceededLimit: Bool { lock.lock(); defer { lock.unlock() }; return exceeded }
+
+    func fetch(_ request: URLRequest) async -> (Data, HTTPURLResponse?, Error?) {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            self.continuation = continuation
+            lock.unlock()
+            let queue = OperationQueue()
+            queue.maxConcurrentOperationCount = 1
+            let session = URLSession(configuration: .ephemeral, delegate: self, delegateQueue: queue)
+            session.dataTask(with: request).resume()
+            session.finishTasksAndInvalidate()
+        }
+    }
+
+    /// Answers `fetch` once; later calls do nothing.
+    private func finish(_ error: Error?, task: URLSessionTask?) {
+        lock.lock()
+        let continuation = self.continuation
+        self.continuation = nil
+        let result = (exceeded ? Data() : data, response ?? task?.response as? HTTPURLResponse, error)
+        if exceeded { data = Data() }
+        lock.unlock()
+        continuation?.resume(returning: result)
+    }
+
+    /// Gives up on an oversized reply: answers now, then cancels off the delegate queue.
+    private func giveUp(_ task: URLSessionTask) {
+        finish(nil, task: task)
+        DispatchQueue.global().async { task.cancel() }
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @Sendable @escaping (URLSession.ResponseDisposition) -> Void) {
+        lock.lock()
+        self.response = response as? HTTPURLResponse
+        let tooLarge = response.expectedContentLength > Int64(limit)
+        if tooLarge { exceeded = true }
+        lock.unlock()
+        completionHandler(tooLarge ? .cancel : .allow)
+        if tooLarge { giveUp(dataTask) }
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        lock.lock()
+        let wasExceeded = exceeded
+        let fits = !exceeded && self.data.count + data.count <= limit
+        if fits { self.data.append(data) } else { exceeded = true }
+        lock.unlock()
+        if !fits && !wasExceeded { giveUp(dataTask) }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
+        finish(error, task: task)
+    }
 }

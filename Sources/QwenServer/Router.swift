@@ -49,13 +49,24 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let key {
             let given = request.headers[.authorization]
-            guard given == "Bearer \(key)" else {
+            guard let given, constantTimeEqual(Array(given.utf8), Array("Bearer \(key)".utf8)) else {
                 throw APIError(.unauthorized, given == nil ? "Missing API key: send 'Authorization: Bearer <key>'." : "Incorrect API key provided.",
                                type: "invalid_request_error", code: "invalid_api_key")
             }
         }
         return try await next(request, context)
     }
+}
+
+/// Whether `a` and `b` hold the same bytes, in a time that depends only on their lengths: an
+/// attacker timing the comparison learns nothing about how much of a guessed key was right.
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    var difference: UInt8 = a.count == b.count ? 0 : 1
+    // Always walk the expected bytes (`b`), whatever `a`'s length.
+    for i in 0..<b.count {
+        difference |= (i < a.count ? a[i] : 0) ^ b[i]
+    }
+    return difference == 0
 }
 
 /// Counts requests by route and status. The route label is the pattern the router matched

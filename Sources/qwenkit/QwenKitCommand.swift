@@ -24,8 +24,8 @@ struct QwenKitCommand: AsyncParsableCommand {
         } catch let error where isArgumentError(error) {
             Self.exit(withError: error)
         } catch {
-            // Errors can quote a stranger (an MCP server's message): escaped, and one line.
-            FileHandle.standardError.write(Data("qwenkit: error: \(TerminalText.escaped("\(error)"))\n".utf8))
+            // Errors can quote model files, templates and remote replies: escaped, one line, bounded.
+            FileHandle.standardError.write(Data("qwenkit: error: \(terminalExcerpt("\(error)", limit: 2000))\n".utf8))
             Foundation.exit(1)
         }
     }

@@ -57,10 +57,12 @@ struct Score: ParsableCommand {
             tokens.append(id)
         }
         let model = try modelOptions.load()
-        let generator = Generator(model: model, contextLength: modelOptions.context ?? max(tokens.count, 1),
-                                  threads: modelOptions.threadCount)
+        // At most the model's context: a larger --context would size a KV cache for nothing (or overflow).
+        let context = min(modelOptions.context ?? max(tokens.count, 1), model.transformer.config.trainedContextLength)
+        let generator = Generator(model: model, contextLength: context, threads: modelOptions.threadCount)
         try generator.validate(prompt: tokens)
         let vocabularySize = model.transformer.config.vocabularySize
+        let top = min(self.top, vocabularySize)
         let logits = generator.state.forward(tokens, logits: .all)
         var positions: [[String: Any]] = []
         var lines: [String] = []

@@ -305,6 +305,40 @@ final class HubPullTests: XCTestCase {
         XCTAssertEqual(output.stderr.split(separator: "\n").count, 1, output.stderr)
     }
 
+    /// The hub announces the file's real size and then streams without end: the pull stops there.
+    func testDownloadStopsAtTheAnnouncedSize() throws {
+        try hub.start(["--endless", "tiny-q8_0.gguf"])
+        let output = try qwenkit(["pull", "Qwen/Tiny-GGUF:tiny-q8_0.gguf"])
+        XCTAssertNotEqual(output.status, 0)
+        let errors = output.stderr.split(separator: "\n").filter { $0.hasPrefix("qwenkit: error:") }
+        XCTAssertEqual(errors.count, 1, output.stderr)
+        XCTAssertTrue(output.stderr.contains("larger than the \(gguf.count) bytes the hub announced"), output.stderr)
+        let blobs = cacheRoot.appendingPathComponent("models--Qwen--Tiny-GGUF/blobs")
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: blobs.path)) ?? [], [])
+    }
+
+    func testEndlessAPIReplyIsCut() throws {
+        try hub.start(["--endless-api"])
+        let output = try qwenkit(["pull", "Qwen/Tiny-ST"])
+        XCTAssertNotEqual(output.status, 0)
+        XCTAssertTrue(output.stderr.contains("larger than 16 MiB"), output.stderr)
+    }
+
+    /// A symlink planted at the partial download's path must not make the pull write through it.
+    func testSymlinkedIncompleteFileIsNotFollowed() throws {
+        try hub.start()
+        let victim = hub.folder.appendingPathComponent("victim.txt")
+        try Data("precious".utf8).write(to: victim)
+        let blobs = cacheRoot.appendingPathComponent("models--Qwen--Tiny-GGUF/blobs")
+        try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: blobs.appendingPathComponent("\(sha256(gguf)).incomplete").path,
+                                                   withDestinationPath: victim.path)
+        let output = try qwenkit(["pull", "Qwen/Tiny-GGUF:tiny-q8_0.gguf"])
+        XCTAssertEqual(output.status, 0, output.stderr)
+        XCTAssertEqual(try Data(contentsOf: victim), Data("precious".utf8))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output.stdout.trimmingCharacters(in: .whitespacesAndNewlines))), gguf)
+    }
+
     func testReferenceParsing() {
         XCTAssertEqual(HubReference(parsing: "Qwen/Qwen3-0.6B"), HubReference(repo: "Qwen/Qwen3-0.6B"))
         XCTAssertEqual(HubReference(parsing: "Qwen/X-GGUF@v1:a/b.gguf"),

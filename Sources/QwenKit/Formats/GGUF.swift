@@ -14,8 +14,15 @@ import QwenKernels
 ///
 /// Everything read from the file is untrusted: every count, length, offset and shape is checked
 /// against the file size with overflow-checked arithmetic before it is used, and a bad file throws
-/// a ``ModelFileError`` naming the field.
+/// a ``ModelFileError`` naming the field. The memory the header takes once read (metadata values,
+/// strings, tensor descriptions) is charged, in the bytes actually allocated, against
+/// ``maximumHeaderMemory`` before anything is reserved, so a count that the file could hold at one
+/// byte an element cannot ask for twenty times that.
 public struct GGUFFile: Sendable {
+    /// The most memory the metadata and tensor table of one file may take once read: 256 MiB,
+    /// about ten times what the largest Qwen vocabulary (248,320 tokens and their merges) needs.
+    public static let maximumHeaderMemory = 256 << 20
+
     public let version: UInt32
     /// Metadata in file order.
     public let metadata: [(key: String, value: GGUFValue)]
@@ -35,7 +42,7 @@ public struct GGUFFile: Sendable {
 
     public init(file: MappedFile) throws(ModelFileError) {
         self.file = file
-        var reader = ByteReader(bytes: file.bytes)
+        var reader = ByteReader(bytes: file.bytes, memoryBudget: Self.maximumHeaderMemory)
         guard file.bytes.count >= 4, try reader.read(UInt32.self, "magic") == 0x4655_4747 else {
             throw .notGGUF(path: file.path)
         }
@@ -46,6 +53,7 @@ public struct GGUFFile: Sendable {
 
         var metadata: [(key: String, value: GGUFValue)] = []
         var metadataIndex: [String: Int] = [:]
+        try reader.charge(kvCount, bytesEach: MemoryLayout<(String, GGUFValue)>.stride + 64, "kv_count")
         metadata.reserveCapacity(kvCount)
         for i in 0..<kvCount {
             let key = try reader.readString("metadata key #\(i)")
@@ -68,6 +76,8 @@ public struct GGUFFile: Sendable {
         self.alignment = alignment
 
         var infos: [(name: String, shape: [Int], type: GGMLType, offset: Int, byteCount: Int)] = []
+        // Each description, the info the file keeps and the index entry: a few hundred bytes at most.
+        try reader.charge(tensorCount, bytesEach: 256, "tensor_count")
         infos.reserveCapacity(tensorCount)
         for i in 0..<tensorCount {
             let name = try reader.readString("tensor #\(i) name")
@@ -201,6 +211,13 @@ public enum GGUFValue: Sendable, Equatable {
 private struct ByteReader {
     let bytes: UnsafeRawBufferPointer
     var position = 0
+    /// Bytes of memory the values read so far may still take.
+    var memoryBudget: Int
+
+    init(bytes: UnsafeRawBufferPointer, memoryBudget: Int) {
+        self.bytes = bytes
+        self.memoryBudget = memoryBudget
+    }
 
     var remaining: Int { bytes.count - position }
 
@@ -224,8 +241,19 @@ private struct ByteReader {
         return Int(count)
     }
 
+    /// Takes `count` items of `bytesEach` bytes of memory from the budget, or throws naming `field`.
+    mutating func charge(_ count: Int, bytesEach: Int, _ field: @autoclosure () -> String) throws(ModelFileError) {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: bytesEach)
+        guard !overflow, bytes <= memoryBudget else {
+            throw .invalid(field: field(), reason: "\(count) items would take more than the \(GGUFFile.maximumHeaderMemory >> 20) MiB "
+                           + "of memory allowed for a GGUF header")
+        }
+        memoryBudget -= bytes
+    }
+
     mutating func readString(_ field: @autoclosure () -> String) throws(ModelFileError) -> String {
         let length = try readCount(field(), minimumBytesEach: 1)
+        try charge(length, bytesEach: 1, field())
         let slice = UnsafeRawBufferPointer(rebasing: bytes[position..<position + length])
         position += length
         // Invalid UTF-8 is repaired (U+FFFD) rather than rejected: it can only appear in text
@@ -251,6 +279,7 @@ private struct ByteReader {
             guard depth < 4 else { throw .invalid(field: field, reason: "arrays nested too deeply") }
             let elementType = try read(UInt32.self, "element type of '\(field)'")
             let count = try readCount("length of '\(field)'", minimumBytesEach: Self.minimumSize(of: elementType))
+            try charge(count, bytesEach: MemoryLayout<GGUFValue>.stride, "length of '\(field)'")
             var elements: [GGUFValue] = []
             elements.reserveCapacity(count)
             for _ in 0..<count {

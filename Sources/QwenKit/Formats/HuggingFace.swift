@@ -8,12 +8,7 @@ struct JSONFile {
 
     init(path: String) throws(ModelFileError) {
         self.path = path
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw .cannotOpen(path: path, reason: "\(error.localizedDescription)")
-        }
+        let data = Data(try readModelFile(path))
         do {
             root = try JSONValue.parse(data, maxDepth: 64)
         } catch {
@@ -246,17 +241,20 @@ public struct GenerationDefaults: Sendable, Equatable {
     /// Reads `generation_config.json`, returning the defaults and the EOS ids it names.
     init(file: JSONFile) throws(ModelFileError) {
         let root = file.root
-        func float(_ key: String) throws(ModelFileError) -> Float? {
+        // The same ranges as the command line's flags (--temperature, --top-p, --repeat-penalty):
+        // a default the user could not have typed is refused, not applied.
+        func float(_ key: String, _ accepted: (Double) -> Bool, _ range: String) throws(ModelFileError) -> Float? {
             guard let value = file.value(key, in: root) else { return nil }
-            guard let number = value.doubleValue, number.isFinite, number >= 0 else {
-                throw file.invalid(key, "expected a non-negative number")
+            guard let number = value.doubleValue, number.isFinite, accepted(number),
+                  Float(number).isFinite else {
+                throw file.invalid(key, "expected a number \(range)")
             }
             return Float(number)
         }
-        temperature = try float("temperature")
-        topP = try float("top_p")
+        temperature = try float("temperature", { $0 >= 0 }, "≥ 0")
+        topP = try float("top_p", { $0 > 0 && $0 <= 1 }, "in (0, 1]")
         topK = file.value("top_k", in: root) == nil ? nil : try file.integer("top_k", in: root, range: 0...Int(Int32.max))
-        repetitionPenalty = try float("repetition_penalty")
+        repetitionPenalty = try float("repetition_penalty", { $0 > 0 }, "> 0")
         doSample = file.value("do_sample", in: root) == nil ? nil : try file.bool("do_sample", in: root, default: false)
     }
 }

@@ -15,19 +15,9 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws(ModelFileError) {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else {
-            throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
-        }
+        let fd = try openRegularFile(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw .cannotOpen(path: path, reason: "not a regular file")
-        }
-        let size = Int(info.st_size)
+        let size = try regularFileSize(fd, path: path)
         guard size > 0 else {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
@@ -58,6 +48,75 @@ public final class MappedFile: @unchecked Sendable {
     }
 }
 
+/// Opens `path` for reading without blocking: a FIFO or device named as a model file would
+/// otherwise hang the open (a FIFO until a writer comes) or the first read. Throws unless the
+/// opened file is a regular file; the caller closes the descriptor.
+func openRegularFile(_ path: String) throws(ModelFileError) -> Int32 {
+    let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+    do {
+        _ = try regularFileSize(fd, path: path)
+    } catch {
+        close(fd)
+        throw error
+    }
+    return fd
+}
+
+/// The size of the open file `fd`; throws unless it is a regular file.
+private func regularFileSize(_ fd: Int32, path: String) throws(ModelFileError) -> Int {
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+    guard (info.st_mode & S_IFMT) == S_IFREG else { throw .cannotOpen(path: path, reason: "not a regular file") }
+    return Int(info.st_size)
+}
+
+/// The whole contents of a small file of a model directory (`config.json`, `tokenizer.json`, a
+/// chat template), read without blocking on a FIFO and refused when over `limit` bytes.
+public func readModelFile(_ path: String, limit: Int = 256 << 20) throws(ModelFileError) -> [UInt8] {
+    let fd = try openRegularFile(path)
+    defer { close(fd) }
+    let size = try regularFileSize(fd, path: path)
+    guard size <= limit else {
+        throw .cannotOpen(path: path, reason: "\(size) bytes is more than the \(limit >> 20) MiB allowed for this file")
+    }
+    var bytes = [UInt8](repeating: 0, count: size)
+    var done = 0
+    while done < size {
+        let n = bytes.withUnsafeMutableBytes { buffer in
+            // Non-nil: size > 0 here.
+            read(fd, buffer.baseAddress.unsafelyUnwrapped + done, size - done)
+        }
+        if n < 0, errno == EINTR { continue }
+        guard n > 0 else {
+            throw .cannotOpen(path: path, reason: n == 0 ? "file shrank while being read" : String(cString: strerror(errno)))
+        }
+        done += n
+    }
+    return bytes
+}
+
+/// `text` made safe to show on a terminal: at most `limit` characters (then "…"), with control
+/// characters, escape sequences and bidi overrides written as `\u{…}`. For names and values
+/// taken from model files, which a stranger wrote.
+public func terminalExcerpt(_ text: some StringProtocol, limit: Int = 80) -> String {
+    var out = ""
+    var count = 0
+    for scalar in text.unicodeScalars {
+        if count == limit { out += "…"; break }
+        count += 1
+        let v = scalar.value
+        let unsafe = v < 0x20 || (0x7F...0x9F).contains(v) || (0x202A...0x202E).contains(v)
+            || (0x2066...0x2069).contains(v) || v == 0x200E || v == 0x200F || v == 0x061C
+        if unsafe {
+            out += "\\u{" + String(v, radix: 16) + "}"
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}
+
 /// Why a model file could not be used. Every case names the file's field or value at fault.
 public enum ModelFileError: Error, Equatable, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
@@ -74,26 +133,27 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        // Names, keys and reasons may quote the file's own bytes: each is shown as a short, escaped excerpt.
         case let .cannotOpen(path, reason):
-            "cannot open model file '\(path)': \(reason)"
+            "cannot open model file '\(terminalExcerpt(path, limit: 400))': \(terminalExcerpt(reason, limit: 200))"
         case let .notGGUF(path):
-            "'\(path)' is not a GGUF file (bad magic number)"
+            "'\(terminalExcerpt(path, limit: 400))' is not a GGUF file (bad magic number)"
         case let .unsupportedVersion(version):
             "unsupported GGUF version \(version) (supported: 2, 3)"
         case let .truncated(field, offset, fileSize):
-            "GGUF file is truncated: \(field) at byte \(offset) runs past the end of the file (\(fileSize) bytes)"
+            "GGUF file is truncated: \(terminalExcerpt(field, limit: 160)) at byte \(offset) runs past the end of the file (\(fileSize) bytes)"
         case let .invalid(field, reason):
-            "invalid GGUF file: \(field): \(reason)"
+            "invalid GGUF file: \(terminalExcerpt(field, limit: 160)): \(terminalExcerpt(reason, limit: 200))"
         case let .unsupportedTensorType(tensor, type):
-            "tensor '\(tensor)' has unsupported type \(type)"
+            "tensor '\(terminalExcerpt(tensor))' has unsupported type \(type)"
         case let .missingMetadata(key):
-            "model file lacks the metadata key '\(key)'"
+            "model file lacks the metadata key '\(terminalExcerpt(key))'"
         case let .missingTensor(name):
-            "model file lacks the tensor '\(name)'"
+            "model file lacks the tensor '\(terminalExcerpt(name))'"
         case let .unsupportedArchitecture(arch):
-            "unsupported model architecture '\(arch)' (supported: \(ModelFamily.supportedNames))"
+            "unsupported model architecture '\(terminalExcerpt(arch))' (supported: \(ModelFamily.supportedNames))"
         case let .invalidFile(path, field, reason):
-            "invalid model file '\(path)': \(field): \(reason)"
+            "invalid model file '\(terminalExcerpt(path, limit: 400))': \(terminalExcerpt(field, limit: 160)): \(terminalExcerpt(reason, limit: 200))"
         }
     }
 }

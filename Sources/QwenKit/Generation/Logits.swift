@@ -5,6 +5,7 @@ public enum Logits {
     /// The `k` highest logits with their ids (indices into `row`), highest first; ties keep the lower id first.
     public static func top(_ row: UnsafeBufferPointer<Float>, k: Int) -> [(id: Int, logit: Float)] {
         var best: [(id: Int, logit: Float)] = []
+        let k = min(k, row.count)
         guard k > 0 else { return best }
         best.reserveCapacity(k + 1)
         for (id, logit) in row.enumerated() {

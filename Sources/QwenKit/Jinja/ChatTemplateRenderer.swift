@@ -3,8 +3,11 @@
 /// extension, an immutable sandbox, Jinja2's default `Undefined`, and transformers' `tojson`
 /// (`json.dumps(x, ensure_ascii=False)`).
 ///
-/// Rendering never crashes on hostile input: nesting, macro recursion, loop iterations
-/// (5 million) and output size (16 MiB) are capped and reported as ``JinjaError``.
+/// Rendering never crashes or hangs on hostile input: nesting, macro recursion, loop iterations
+/// (1 million), collection sizes (1 million items), output and string sizes (16 MiB, checked
+/// before a value is built) and the total work (50 million steps, see `JinjaBudget`) are
+/// capped, and integer arithmetic is overflow-checked; each is reported as a ``JinjaError``
+/// naming the template line.
 public struct JinjaTemplate: Sendable {
     let nodes: [Node]
 
@@ -20,7 +23,12 @@ public struct JinjaTemplate: Sendable {
     /// - Throws: ``JinjaError`` for `raise_exception(...)` (its message is the template's text),
     ///   undefined values used where Jinja2 would fail, type errors, and the resource limits.
     public func render(_ context: [String: JSONValue]) throws -> String {
-        try JinjaInterpreter(context: context.mapValues(JinjaValue.init(json:))).render(nodes)
+        try render(context, steps: JinjaBudget.defaultSteps)
+    }
+
+    /// Renders with a work budget of `steps` (see ``JinjaBudget``); for tests of the limit.
+    func render(_ context: [String: JSONValue], steps: Int) throws -> String {
+        try JinjaInterpreter(context: context.mapValues(JinjaValue.init(json:)), budget: JinjaBudget(steps: steps)).render(nodes)
     }
 }
 

@@ -9,12 +9,28 @@ enum PyString {
         }
     }
 
-    static func find(_ hay: [Unicode.Scalar], _ needle: [Unicode.Scalar], from: Int) -> Int? {
+    /// The first index at or after `from` where `needle` occurs in `hay`. Knuth–Morris–Pratt, so
+    /// linear in what it scans (a naive search is quadratic on `aaa…ab`); the scalars scanned
+    /// cost budget like bytes copied.
+    static func find(_ hay: [Unicode.Scalar], _ needle: [Unicode.Scalar], from: Int, _ budget: JinjaBudget) throws -> Int? {
         if needle.isEmpty { return from <= hay.count ? from : nil }
-        guard hay.count >= needle.count else { return nil }
+        guard from >= 0, hay.count - from >= needle.count else { return nil }
+        try budget.spendCopy(needle.count)
+        // failure[j]: the length of the longest proper border of needle[0...j].
+        var failure = [Int](repeating: 0, count: needle.count)
+        var k = 0
+        for j in 1..<max(needle.count, 1) {
+            while k > 0 && needle[j] != needle[k] { k = failure[k - 1] }
+            if needle[j] == needle[k] { k += 1 }
+            failure[j] = k
+        }
+        var matched = 0
         var i = from
-        while i <= hay.count - needle.count {
-            if hay[i] == needle[0] && hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
+        while i < hay.count {
+            if (i - from) & 1023 == 0 { try budget.spendCopy(1024) }
+            while matched > 0 && hay[i] != needle[matched] { matched = failure[matched - 1] }
+            if hay[i] == needle[matched] { matched += 1 }
+            if matched == needle.count { return i - needle.count + 1 }
             i += 1
         }
         return nil
@@ -36,14 +52,15 @@ enum PyString {
         return string(a[lo..<hi])
     }
 
-    static func split(_ s: String, _ sep: String?, maxsplit: Int) throws -> [String] {
+    static func split(_ s: String, _ sep: String?, maxsplit: Int, _ budget: JinjaBudget) throws -> [String] {
+        try budget.spendCopy(s.utf8.count)
         let a = Array(s.unicodeScalars)
         var parts: [String] = []
         if let sep {
             let n = Array(sep.unicodeScalars)
             guard !n.isEmpty else { throw JinjaError(line: 0, message: "empty separator") }
             var start = 0
-            while maxsplit < 0 || parts.count < maxsplit, let i = find(a, n, from: start) {
+            while maxsplit < 0 || parts.count < maxsplit, let i = try find(a, n, from: start, budget) {
                 parts.append(string(a[start..<i]))
                 start = i + n.count
             }
@@ -67,7 +84,8 @@ enum PyString {
         return parts
     }
 
-    static func replace(_ s: String, _ old: String, _ new: String, count: Int) throws -> String {
+    static func replace(_ s: String, _ old: String, _ new: String, count: Int, _ budget: JinjaBudget) throws -> String {
+        try budget.spendCopy(s.utf8.count)
         let a = Array(s.unicodeScalars), o = Array(old.unicodeScalars), n = Array(new.unicodeScalars)
         var out: [Unicode.Scalar] = []
         var done = 0
@@ -82,22 +100,24 @@ enum PyString {
             return string(out)
         }
         var start = 0
-        while count < 0 || done < count, let i = find(a, o, from: start) {
+        while count < 0 || done < count, let i = try find(a, o, from: start, budget) {
             out += a[start..<i]
             out += n
             start = i + o.count
             done += 1
             if out.count > JinjaInterpreter.maxOutputBytes { throw JinjaError(line: 0, message: "replace result too large") }
+            try budget.spend(n.count)
         }
         out += a[start...]
         return string(out)
     }
 
-    static func count(_ s: String, _ sub: String) -> Int {
+    static func count(_ s: String, _ sub: String, _ budget: JinjaBudget) throws -> Int {
+        try budget.spendCopy(s.utf8.count)
         let a = Array(s.unicodeScalars), n = Array(sub.unicodeScalars)
         if n.isEmpty { return a.count + 1 }
         var c = 0, start = 0
-        while let i = find(a, n, from: start) { c += 1; start = i + n.count }
+        while let i = try find(a, n, from: start, budget) { c += 1; start = i + n.count }
         return c
     }
 
@@ -188,10 +208,11 @@ extension JinjaInterpreter {
             case "split", "rsplit":
                 let maxsplit = a.get(1, "maxsplit")?.integer ?? -1
                 if name == "rsplit" && maxsplit >= 0 {
-                    let reversedParts = try PyString.split(String(s.reversed()), try strArg(0, "sep").map { String($0.reversed()) }, maxsplit: maxsplit)
+                    let reversedParts = try PyString.split(String(s.reversed()), try strArg(0, "sep").map { String($0.reversed()) },
+                                                           maxsplit: maxsplit, budget)
                     return .list(reversedParts.reversed().map { .string(String($0.reversed())) })
                 }
-                return .list(try PyString.split(s, try strArg(0, "sep"), maxsplit: maxsplit).map { .string($0) })
+                return .list(try PyString.split(s, try strArg(0, "sep"), maxsplit: maxsplit, budget).map { .string($0) })
             case "strip": return .string(PyString.strip(s, try strArg(0, "chars"), left: true, right: true))
             case "lstrip": return .string(PyString.strip(s, try strArg(0, "chars"), left: true, right: false))
             case "rstrip": return .string(PyString.strip(s, try strArg(0, "chars"), left: false, right: true))
@@ -199,7 +220,7 @@ extension JinjaInterpreter {
                 guard let old = try strArg(0, "old"), let new = try strArg(1, "new") else {
                     throw JinjaError(line: 0, message: "replace() takes at least 2 arguments")
                 }
-                return .string(try PyString.replace(s, old, new, count: a.get(2, "count")?.integer ?? -1))
+                return .string(try PyString.replace(s, old, new, count: a.get(2, "count")?.integer ?? -1, budget))
             case "lower": return .string(s.lowercased())
             case "upper": return .string(s.uppercased())
             case "title": return .string(PyString.title(s))
@@ -209,19 +230,20 @@ extension JinjaInterpreter {
                 let hay = Array(s.unicodeScalars)
                 var found: Int?
                 if name.hasPrefix("r") {
-                    var i = hay.count - sub.count
-                    while i >= 0 { if hay[i..<(i + sub.count)].elementsEqual(sub) { found = i; break }; i -= 1 }
+                    // The last match is the first one in the reversed text.
+                    found = try PyString.find(hay.reversed(), sub.reversed(), from: 0, budget).map { hay.count - $0 - sub.count }
                 } else {
-                    found = PyString.find(hay, sub, from: 0)
+                    found = try PyString.find(hay, sub, from: 0, budget)
                 }
                 if found == nil && name.hasSuffix("index") { throw JinjaError(line: 0, message: "substring not found") }
                 return .int(found ?? -1)
-            case "count": return .int(PyString.count(s, try strArg(0, "x") ?? ""))
+            case "count": return .int(try PyString.count(s, try strArg(0, "x") ?? "", budget))
             case "join":
-                return .string(try JinjaInterpreter.checkSize(try iterate(a.get(0, "iterable") ?? .list([])).map { v -> String in
+                let parts = try iterate(a.get(0, "iterable") ?? .list([])).map { v -> String in
                     guard case let .string(x) = v else { throw JinjaError(line: 0, message: "sequence item: expected str instance, \(v.typeName) found") }
                     return x
-                }.joined(separator: s)))
+                }
+                return .string(try joined(parts, separator: s))
             case "splitlines": return .list(PyString.splitlines(s).map { .string($0) })
             case "isdigit", "isnumeric", "isdecimal":
                 return .bool(!s.isEmpty && s.unicodeScalars.allSatisfy { $0.properties.numericType != nil })
@@ -247,13 +269,13 @@ extension JinjaInterpreter {
         case let .list(items), let .tuple(items):
             switch name {
             case "index":
-                guard let x = a.get(0, "x"), let i = items.firstIndex(where: { JinjaInterpreter.equal($0, x) }) else {
+                guard let x = a.get(0, "x"), let i = try items.firstIndex(where: { try equal($0, x) }) else {
                     throw JinjaError(line: 0, message: "value is not in list")
                 }
                 return .int(i)
             case "count":
                 guard let x = a.get(0, "x") else { return .int(0) }
-                return .int(items.filter { JinjaInterpreter.equal($0, x) }.count)
+                return .int(try items.filter { try equal($0, x) }.count)
             case "append", "extend", "pop", "insert", "remove", "clear", "sort", "reverse":
                 throw JinjaError(line: 0, message: "list.\(name)() is not allowed: the template environment is immutable")
             default: return nil
@@ -284,7 +306,10 @@ extension JinjaInterpreter {
                 else if let n = Int(field) { value = a.positional.indices.contains(n) ? a.positional[n] : nil }
                 else { value = a.keyword.last(where: { $0.0 == field })?.1 }
                 guard let value else { throw JinjaError(line: 0, message: "format argument '\(field)' is missing") }
-                out += try value.str()
+                let text = try value.str(budget)
+                try JinjaInterpreter.checkSize(bytes: out.utf8.count + text.utf8.count)
+                try budget.spendCopy(text.utf8.count)
+                out += text
                 i = close + 1
             } else if c == "}" {
                 guard i + 1 < chars.count && chars[i + 1] == "}" else { throw JinjaError(line: 0, message: "Single '}' encountered in format string") }
@@ -296,6 +321,17 @@ extension JinjaInterpreter {
             }
         }
         return out
+    }
+
+    /// `parts` joined, sized before the result is built.
+    private func joined(_ parts: [String], separator: String) throws -> String {
+        var bytes = separator.utf8.count * max(parts.count - 1, 0)
+        for part in parts {
+            bytes += part.utf8.count
+            try JinjaInterpreter.checkSize(bytes: bytes)
+        }
+        try budget.spendCopy(bytes + parts.count * 16)
+        return parts.joined(separator: separator)
     }
 
     // MARK: Filters
@@ -324,7 +360,15 @@ extension JinjaInterpreter {
         let keyed = try items.map { (try key($0), $0) }
         var failure: JinjaError?
         let result = keyed.enumerated().sorted { l, r in
-            guard let c = JinjaInterpreter.compare(l.element.0, r.element.0) else {
+            guard failure == nil else { return l.offset < r.offset }
+            let c: Int?
+            do {
+                c = try compare(l.element.0, r.element.0)
+            } catch {
+                failure = error as? JinjaError ?? JinjaError(line: 0, message: "\(error)")
+                return l.offset < r.offset
+            }
+            guard let c else {
                 failure = JinjaError(line: 0, message: "'<' not supported between instances of '\(l.element.0.typeName)' and '\(r.element.0.typeName)'")
                 return l.offset < r.offset
             }
@@ -343,12 +387,12 @@ extension JinjaInterpreter {
                 if let n = i.integer { indent = String(repeating: " ", count: max(0, min(n, 64))) }
                 else if case let .string(s) = i { indent = s }
             }
-            let json = try value.toJSON()
+            let json = try value.toJSON(budget, indentWidth: indent?.utf8.count ?? 0)
             return .string(try JinjaInterpreter.checkSize(json.pythonJSON(indent: indent, sortKeys: a.bool(3, "sort_keys", false))))
         case "trim":
             var chars: String?
             if let c = a.get(0, "chars"), case let .string(s) = c { chars = s }
-            return .string(PyString.strip(try value.str(), chars, left: true, right: true))
+            return .string(PyString.strip(try value.str(budget), chars, left: true, right: true))
         case "length", "count":
             switch value {
             case .undefined: return .int(0)
@@ -359,10 +403,10 @@ extension JinjaInterpreter {
             default: throw JinjaError(line: 0, message: "object of type '\(value.typeName)' has no len()")
             }
         case "join":
-            let separator = try a.get(0, "d")?.str() ?? ""
+            let separator = try a.get(0, "d")?.str(budget) ?? ""
             var items = try iterate(value)
-            if let attr = a.get(1, "attribute") { items = try items.map { try attributeValue($0, try attr.str()) } }
-            return .string(try JinjaInterpreter.checkSize(try items.map { try $0.str() }.joined(separator: separator)))
+            if let attr = a.get(1, "attribute") { items = try items.map { try attributeValue($0, try attr.str(budget)) } }
+            return .string(try joined(try items.map { try $0.str(budget) }, separator: separator))
         case "default", "d":
             let fallback = a.get(0, "default_value") ?? .string("")
             if value.isUndefined || (a.bool(1, "boolean", false) && !value.truthy) { return fallback }
@@ -373,11 +417,12 @@ extension JinjaInterpreter {
             case let .dict(d): return .list(d.pairs.map { .tuple([.string($0.0), $0.1]) })
             default: throw JinjaError(line: 0, message: "can only get item pairs from a mapping")
             }
-        case "lower": return .string(try value.str().lowercased())
-        case "upper": return .string(try value.str().uppercased())
+        case "lower": return .string(try value.str(budget).lowercased())
+        case "upper": return .string(try value.str(budget).uppercased())
         case "replace":
             guard let old = a.get(0, "old"), let new = a.get(1, "new") else { throw JinjaError(line: 0, message: "replace needs 2 arguments") }
-            return .string(try PyString.replace(try value.str(), try old.str(), try new.str(), count: a.get(2, "count")?.integer ?? -1))
+            return .string(try PyString.replace(try value.str(budget), try old.str(budget), try new.str(budget),
+                                                count: a.get(2, "count")?.integer ?? -1, budget))
         case "first":
             return try iterate(value).first ?? .undefined(hint: "No first item, sequence was empty.")
         case "last":
@@ -386,10 +431,10 @@ extension JinjaInterpreter {
             return .list(try iterate(value))
         case "string", "safe":
             if name == "safe", case .string = value { return value }
-            return .string(try value.str())
+            return .string(try value.str(budget))
         case "escape", "e", "forceescape":
             var out = ""
-            for c in try value.str().unicodeScalars {
+            for c in try value.str(budget).unicodeScalars {
                 switch c {
                 case "&": out += "&amp;"
                 case "<": out += "&lt;"
@@ -411,6 +456,8 @@ extension JinjaInterpreter {
             case let .string(s):
                 let t = s.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")
                 let base = a.get(1, "base")?.integer ?? 10
+                // Int(_:radix:) traps outside 2...36; Python raises.
+                guard (2...36).contains(base) else { throw JinjaError(line: 0, message: "int() base must be >= 2 and <= 36") }
                 if let i = Int(t, radix: base) { return .int(i) }
                 if let d = Double(t), d.isFinite, abs(d) < 9.2e18 { return .int(Int(d)) }
                 return def
@@ -434,12 +481,12 @@ extension JinjaInterpreter {
             case let .double(d): return .double(abs(d))
             default: throw JinjaError(line: 0, message: "bad operand type for abs(): '\(value.typeName)'")
             }
-        case "capitalize": return .string(PyString.capitalize(try value.str()))
+        case "capitalize": return .string(PyString.capitalize(try value.str(budget)))
         case "title":
             // Jinja's do_title: split on whitespace, '-', and opening brackets; capitalise each piece.
             var out = ""
             var atWordStart = true
-            for c in try value.str().unicodeScalars {
+            for c in try value.str(budget).unicodeScalars {
                 if PyString.isSpace(c) || "-([{<".unicodeScalars.contains(c) {
                     out.unicodeScalars.append(c)
                     atWordStart = true
@@ -452,7 +499,7 @@ extension JinjaInterpreter {
         case "map":
             let items = try iterate(value)
             if let attr = a.keyword.last(where: { $0.0 == "attribute" })?.1 {
-                let path = try attr.str()
+                let path = try attr.str(budget)
                 let def = a.keyword.last(where: { $0.0 == "default" })?.1
                 return .list(try items.map { item in
                     let v = try attributeValue(item, path)
@@ -472,11 +519,11 @@ extension JinjaInterpreter {
             var attr: String?
             if byAttribute {
                 guard !positional.isEmpty else { throw JinjaError(line: 0, message: "\(name) needs an attribute name") }
-                attr = try positional.removeFirst().str()
+                attr = try positional.removeFirst().str(budget)
             }
             var testName: String?
             if !positional.isEmpty {
-                testName = try positional.removeFirst().str()
+                testName = try positional.removeFirst().str(budget)
                 if let t = testName, !JinjaInterpreter.testNames.contains(t) { throw JinjaError(line: 0, message: "no test named '\(t)'") }
             }
             let wanted = !name.hasPrefix("reject")
@@ -487,12 +534,12 @@ extension JinjaInterpreter {
             })
         case "unique":
             let caseSensitive = a.bool(0, "case_sensitive", false)
-            let attr = try a.get(1, "attribute").map { try $0.str() }
+            let attr = try a.get(1, "attribute").map { try $0.str(budget) }
             var seen: [JinjaValue] = []
             var result: [JinjaValue] = []
             for item in try iterate(value) {
                 let key = sortKey(try attr.map { try attributeValue(item, $0) } ?? item, caseSensitive: caseSensitive)
-                if !seen.contains(where: { JinjaInterpreter.equal($0, key) }) {
+                if try !seen.contains(where: { try equal($0, key) }) {
                     seen.append(key)
                     result.append(item)
                 }
@@ -501,14 +548,14 @@ extension JinjaInterpreter {
         case "sort":
             let reverse = a.bool(0, "reverse", false)
             let caseSensitive = a.bool(1, "case_sensitive", false)
-            let attr = try a.get(2, "attribute").map { try $0.str() }
+            let attr = try a.get(2, "attribute").map { try $0.str(budget) }
             return .list(try sorted(try iterate(value), reverse: reverse) { item in
                 sortKey(try attr.map { try attributeValue(item, $0) } ?? item, caseSensitive: caseSensitive)
             })
         case "dictsort":
             guard case let .dict(d) = value else { throw JinjaError(line: 0, message: "dictsort requires a mapping") }
             let caseSensitive = a.bool(0, "case_sensitive", false)
-            let byValue = try a.get(1, "by")?.str() == "value"
+            let byValue = try a.get(1, "by")?.str(budget) == "value"
             let reverse = a.bool(2, "reverse", false)
             let pairs = d.pairs.map { JinjaValue.tuple([.string($0.0), $0.1]) }
             return .list(try sorted(pairs, reverse: reverse) { pair in
@@ -521,11 +568,18 @@ extension JinjaInterpreter {
         case "indent":
             var indentation = "    "
             if let w = a.get(0, "width") {
-                if let n = w.integer { indentation = String(repeating: " ", count: max(0, min(n, 1000))) } else { indentation = try w.str() }
+                if let n = w.integer { indentation = String(repeating: " ", count: max(0, min(n, 1000))) } else { indentation = try w.str(budget) }
             }
             let first = a.bool(1, "first", false)
             let blank = a.bool(2, "blank", false)
-            let lines = PyString.splitlines(try value.str() + "\n")
+            let text = try value.str(budget)
+            let lineCount = text.unicodeScalars.reduce(1) { count, c in count + (c == "\n" ? 1 : 0) }
+            // The result before it is built: the text, plus the indentation on every line.
+            let (indented, overflow) = indentation.utf8.count.multipliedReportingOverflow(by: lineCount + 1)
+            guard !overflow else { throw JinjaError(line: 0, message: "string longer than \(JinjaInterpreter.maxOutputBytes) bytes") }
+            try JinjaInterpreter.checkSize(bytes: text.utf8.count + indented)
+            try budget.spendCopy(text.utf8.count + indented)
+            let lines = PyString.splitlines(text + "\n")
             var rv: String
             if blank {
                 rv = lines.joined(separator: "\n" + indentation)
@@ -540,7 +594,7 @@ extension JinjaInterpreter {
             return .string(try JinjaInterpreter.checkSize(rv))
         case "round":
             let precision = a.get(0, "precision")?.integer ?? 0
-            let method = try a.get(1, "method")?.str() ?? "common"
+            let method = try a.get(1, "method")?.str(budget) ?? "common"
             guard let x = value.number else { throw JinjaError(line: 0, message: "round requires a number") }
             if method == "common", case .int = value { return value }
             let scale = pow(10.0, Double(precision))
@@ -556,6 +610,9 @@ extension JinjaInterpreter {
             guard let size = a.get(0, "linecount")?.integer, size > 0 else { throw JinjaError(line: 0, message: "batch needs a positive size") }
             let fill = a.get(1, "fill_with")
             let items = try iterate(value)
+            // Filling pads the last batch to `size` items: sized before it is built.
+            if fill != nil, !items.isEmpty { try JinjaInterpreter.checkCount(items.count + (size - items.count % size) % size) }
+            try budget.spend(items.count)
             var batches: [JinjaValue] = []
             var i = 0
             while i < items.count {
@@ -567,25 +624,25 @@ extension JinjaInterpreter {
             return .list(batches)
         case "sum":
             var total = a.get(1, "start") ?? .int(0)
-            let attr = try a.get(0, "attribute").map { try $0.str() }
+            let attr = try a.get(0, "attribute").map { try $0.str(budget) }
             for item in try iterate(value) {
-                total = try JinjaInterpreter.binary("+", total, try attr.map { try attributeValue(item, $0) } ?? item)
+                total = try binary("+", total, try attr.map { try attributeValue(item, $0) } ?? item)
             }
             return total
         case "min", "max":
             let caseSensitive = a.bool(0, "case_sensitive", false)
-            let attr = try a.get(1, "attribute").map { try $0.str() }
+            let attr = try a.get(1, "attribute").map { try $0.str(budget) }
             let s = try sorted(try iterate(value), reverse: name == "max") { item in
                 sortKey(try attr.map { try attributeValue(item, $0) } ?? item, caseSensitive: caseSensitive)
             }
             return s.first ?? .undefined(hint: "No aggregated item, sequence was empty.")
         case "attr":
-            return try getattr(value, try a.get(0, "name")?.str() ?? "")
+            return try getattr(value, try a.get(0, "name")?.str(budget) ?? "")
         case "wordcount":
-            return .int(try PyString.split(try value.str(), nil, maxsplit: -1).count)
+            return .int(try PyString.split(try value.str(budget), nil, maxsplit: -1, budget).count)
         case "center":
             let width = a.get(0, "width")?.integer ?? 80
-            let s = try value.str()
+            let s = try value.str(budget)
             let n = s.unicodeScalars.count
             guard width > n else { return .string(s) }
             let total = min(width, JinjaInterpreter.maxOutputBytes) - n
@@ -634,14 +691,15 @@ extension JinjaInterpreter {
             guard let i = value.integer, let n = try arg().integer, n != 0 else {
                 throw JinjaError(line: 0, message: "divisibleby needs nonzero integers")
             }
-            return i % n == 0
-        case "eq", "equalto", "==": return JinjaInterpreter.equal(value, try arg())
-        case "ne", "!=": return !JinjaInterpreter.equal(value, try arg())
-        case "lt", "lessthan", "<": return try JinjaInterpreter.order("<", value, try arg())
-        case "gt", "greaterthan", ">": return try JinjaInterpreter.order(">", value, try arg())
-        case "le", "<=": return try JinjaInterpreter.order("<=", value, try arg())
-        case "ge", ">=": return try JinjaInterpreter.order(">=", value, try arg())
-        case "in": return try JinjaInterpreter.contains(try arg(), value)
+            // Int.min % -1 traps; every integer is divisible by -1.
+            return n == -1 || i % n == 0
+        case "eq", "equalto", "==": return try equal(value, try arg())
+        case "ne", "!=": return try !equal(value, try arg())
+        case "lt", "lessthan", "<": return try order("<", value, try arg())
+        case "gt", "greaterthan", ">": return try order(">", value, try arg())
+        case "le", "<=": return try order("<=", value, try arg())
+        case "ge", ">=": return try order(">=", value, try arg())
+        case "in": return try contains(try arg(), value)
         case "sameas":
             let other = try arg()
             switch (value, other) {
@@ -650,11 +708,11 @@ extension JinjaInterpreter {
             case let (.namespace(x), .namespace(y)): return x === y
             default: return false
             }
-        case "lower": let s = try value.str(); return s == s.lowercased()
-        case "upper": let s = try value.str(); return s == s.uppercased()
+        case "lower": let s = try value.str(budget); return s == s.lowercased()
+        case "upper": let s = try value.str(budget); return s == s.uppercased()
         case "escaped": return false
-        case "filter": return JinjaInterpreter.filterNames.contains(try value.str())
-        case "test": return JinjaInterpreter.testNames.contains(try value.str())
+        case "filter": return JinjaInterpreter.filterNames.contains(try value.str(budget))
+        case "test": return JinjaInterpreter.testNames.contains(try value.str(budget))
         default: throw JinjaError(line: 0, message: "no test named '\(name)'")
         }
     }

@@ -1,5 +1,39 @@
 import Foundation
 
+/// The work one render may do. Templates come from model files, so every operation that loops
+/// (statements, expressions, loop iterations, comparisons, searches, copies, printing) spends
+/// steps here, and a template that would run for minutes ends in a ``JinjaError`` instead.
+/// One step is one element visited or 16 bytes copied or scanned.
+final class JinjaBudget {
+    /// Steps a render may take: 50 million. Qwen3's template takes about 4.3 million for a 2 MB
+    /// conversation of 200 messages with 20 tools; a hostile template stops after a few seconds.
+    static let defaultSteps = 50_000_000
+    let limit: Int
+    private var remaining: Int
+
+    init(steps: Int = JinjaBudget.defaultSteps) {
+        limit = steps
+        remaining = steps
+    }
+
+    func spend(_ steps: Int) throws {
+        remaining -= min(max(steps, 0), Int.max / 2)
+        guard remaining >= 0 else {
+            remaining = -1
+            throw JinjaError(line: 0, message: "the template did more work than allowed (\(limit) steps): "
+                             + "a loop, search, comparison or copy is too large")
+        }
+    }
+
+    /// Steps spent so far.
+    var used: Int { limit - max(remaining, 0) }
+
+    /// Spends the steps for copying or scanning `bytes` bytes.
+    func spendCopy(_ bytes: Int) throws {
+        try spend(1 + bytes >> 4)
+    }
+}
+
 /// Executes a parsed template. One instance per render; not shared across threads.
 final class JinjaInterpreter {
     static let maxOutputBytes = 16 << 20
@@ -30,9 +64,11 @@ final class JinjaInterpreter {
     private var iterations = 0
     private var callDepth = 0
     private var evalDepth = 0
+    let budget: JinjaBudget
 
-    init(context: [String: JinjaValue]) {
+    init(context: [String: JinjaValue], budget: JinjaBudget = JinjaBudget()) {
         scopes = [context]
+        self.budget = budget
     }
 
     func render(_ nodes: [Node]) throws -> String {
@@ -58,8 +94,15 @@ final class JinjaInterpreter {
     }
 
     static func checkSize(_ s: String) throws -> String {
-        guard s.utf8.count <= maxOutputBytes else { throw JinjaError(line: 0, message: "string longer than \(maxOutputBytes) bytes") }
+        try checkSize(bytes: s.utf8.count)
         return s
+    }
+
+    /// Throws when a string of `bytes` bytes would be over the limit: called before building it.
+    static func checkSize(bytes: Int) throws {
+        guard bytes >= 0, bytes <= maxOutputBytes else {
+            throw JinjaError(line: 0, message: "string longer than \(maxOutputBytes) bytes")
+        }
     }
 
     static func checkCount(_ n: Int) throws {
@@ -92,6 +135,7 @@ final class JinjaInterpreter {
         for node in nodes {
             let flow: Flow
             do {
+                try budget.spend(1)
                 flow = try execNode(node)
             } catch var e as JinjaError where e.line == 0 {
                 e.line = node.line
@@ -107,7 +151,7 @@ final class JinjaInterpreter {
         case let .text(t):
             try write(t)
         case let .output(e):
-            try write(try eval(e).str())
+            try write(try eval(e).str(budget))
         case let .ifBlock(branches, elseBody):
             for (condition, body) in branches {
                 if try eval(condition).truthy { return try exec(body) }
@@ -147,7 +191,7 @@ final class JinjaInterpreter {
         case let .filterBlock(filters, body):
             var value = JinjaValue.string(try capture { _ = try withScope([:]) { try exec(body) } })
             for f in filters { value = try applyFilter(f.name, value, f.args, f.kwargs) }
-            try write(try value.str())
+            try write(try value.str(budget))
         case let .with(assignments, body):
             var scope: [String: JinjaValue] = [:]
             for (n, e) in assignments { scope[n] = try eval(e) }
@@ -187,6 +231,7 @@ final class JinjaInterpreter {
     }
 
     private func countIteration() throws {
+        try budget.spend(1)
         iterations += 1
         guard iterations <= JinjaInterpreter.maxIterations else {
             throw JinjaError(line: 0, message: "too many loop iterations (more than \(JinjaInterpreter.maxIterations))")
@@ -212,6 +257,7 @@ final class JinjaInterpreter {
         defer { evalDepth -= 1 }
         guard evalDepth < 200 else { throw JinjaError(line: e.line, message: "expression nested too deeply") }
         do {
+            try budget.spend(1)
             return try evalInner(e)
         } catch var err as JinjaError where err.line == 0 {
             err.line = e.line
@@ -297,18 +343,18 @@ final class JinjaInterpreter {
                 let l = try eval(lhs)
                 return l.truthy ? l : try eval(rhs)
             }
-            return try JinjaInterpreter.binary(op, try eval(lhs), try eval(rhs))
+            return try binary(op, try eval(lhs), try eval(rhs))
         case let .compare(first, ops):
             var left = try eval(first)
             for (op, rhsExpr) in ops {
                 let right = try eval(rhsExpr)
                 let ok: Bool
                 switch op {
-                case "==": ok = JinjaInterpreter.equal(left, right)
-                case "!=": ok = !JinjaInterpreter.equal(left, right)
-                case "in": ok = try JinjaInterpreter.contains(right, left)
-                case "notin": ok = try !JinjaInterpreter.contains(right, left)
-                default: ok = try JinjaInterpreter.order(op, left, right)
+                case "==": ok = try equal(left, right)
+                case "!=": ok = try !equal(left, right)
+                case "in": ok = try contains(right, left)
+                case "notin": ok = try !contains(right, left)
+                default: ok = try order(op, left, right)
                 }
                 if !ok { return .bool(false) }
                 left = right
@@ -354,26 +400,26 @@ final class JinjaInterpreter {
             throw JinjaError(line: 0, message: hint)
         case let .dict(d):
             if case let .string(k) = key, let v = d[k] { return v }
-            return .undefined(hint: "'dict object' has no attribute \((try? key.repr()) ?? "")")
+            return .undefined(hint: "'dict object' has no attribute \((try? key.repr(budget)) ?? "")")
         case let .list(items), let .tuple(items):
             guard let i = key.integer else {
                 if case let .string(name) = key { return try getattr(obj, name) }
-                return .undefined(hint: "'\(obj.typeName) object' has no attribute \((try? key.repr()) ?? "")")
+                return .undefined(hint: "'\(obj.typeName) object' has no attribute \((try? key.repr(budget)) ?? "")")
             }
             let idx = i < 0 ? i + items.count : i
             guard items.indices.contains(idx) else { return .undefined(hint: "\(obj.typeName) object has no element \(i)") }
             return items[idx]
         case let .string(s):
-            guard let i = key.integer else { return .undefined(hint: "'str object' has no attribute \((try? key.repr()) ?? "")") }
+            guard let i = key.integer else { return .undefined(hint: "'str object' has no attribute \((try? key.repr(budget)) ?? "")") }
             let scalars = Array(s.unicodeScalars)
             let idx = i < 0 ? i + scalars.count : i
             guard scalars.indices.contains(idx) else { return .undefined(hint: "str object has no element \(i)") }
             return .string(String(scalars[idx]))
         case .namespace:
             if case let .string(name) = key { return try getattr(obj, name) }
-            return .undefined(hint: "'Namespace object' has no attribute \((try? key.repr()) ?? "")")
+            return .undefined(hint: "'Namespace object' has no attribute \((try? key.repr(budget)) ?? "")")
         default:
-            return .undefined(hint: "'\(obj.typeName) object' has no attribute \((try? key.repr()) ?? "")")
+            return .undefined(hint: "'\(obj.typeName) object' has no attribute \((try? key.repr(budget)) ?? "")")
         }
     }
 
@@ -397,7 +443,10 @@ final class JinjaInterpreter {
         var i = start
         while step > 0 ? i < stop : i > stop {
             result.append(i)
-            i += step
+            // A step near Int.max or Int.min steps past the end: stop there rather than overflow.
+            let (next, overflow) = i.addingReportingOverflow(step)
+            if overflow { break }
+            i = next
         }
         return result
     }
@@ -436,6 +485,8 @@ final class JinjaInterpreter {
     }
 
     private func callMacro(_ m: JinjaMacro, _ args: [JinjaValue], _ kwargs: [(String, JinjaValue)]) throws -> JinjaValue {
+        // A call costs more than a step: its scopes and its captured output.
+        try budget.spend(10)
         callDepth += 1
         defer { callDepth -= 1 }
         guard callDepth <= JinjaInterpreter.maxCallDepth else {
@@ -465,7 +516,7 @@ final class JinjaInterpreter {
     private func callBuiltin(_ name: String, _ args: [JinjaValue], _ kwargs: [(String, JinjaValue)]) throws -> JinjaValue {
         switch name {
         case "raise_exception":
-            let message = try args.first?.str() ?? ""
+            let message = try args.first?.str(budget) ?? ""
             throw JinjaError(line: 0, message: message, isRaisedByTemplate: true)
         case "range":
             guard !args.isEmpty, args.count <= 3, let ints = Optional(args.compactMap(\.integer)), ints.count == args.count else {
@@ -473,11 +524,15 @@ final class JinjaInterpreter {
             }
             let (start, stop, step) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
             guard step != 0 else { throw JinjaError(line: 0, message: "range() arg 3 must not be zero") }
-            let count = step > 0 ? (stop > start ? (stop - start - 1) / step + 1 : 0) : (start > stop ? (start - stop - 1) / (-step) + 1 : 0)
-            guard count <= JinjaInterpreter.maxRange else {
+            // The distance between two Ints always fits a UInt, and so does a step's magnitude.
+            let distance: UInt = step > 0 ? (stop > start ? UInt(bitPattern: stop &- start) : 0)
+                                          : (start > stop ? UInt(bitPattern: start &- stop) : 0)
+            let count = distance == 0 ? 0 : (distance - 1) / step.magnitude + 1
+            guard count <= UInt(JinjaInterpreter.maxRange) else {
                 throw JinjaError(line: 0, message: "range too big (more than \(JinjaInterpreter.maxRange) items)")
             }
-            return .list((0..<count).map { .int(start + $0 * step) })
+            // Each item lies between start and stop, so the wrapping arithmetic gives it exactly.
+            return .list((0..<Int(count)).map { .int(start &+ $0 &* step) })
         case "namespace", "dict":
             var d = JinjaDict()
             for a in args {
@@ -487,7 +542,7 @@ final class JinjaInterpreter {
             for (k, v) in kwargs { d[k] = v }
             return name == "dict" ? .dict(d) : .namespace(JinjaNamespace(d))
         case "strftime_now":
-            return .string(JinjaInterpreter.strftime(try args.first?.str() ?? "", Date()))
+            return .string(JinjaInterpreter.strftime(try args.first?.str(budget) ?? "", Date()))
         default:
             throw JinjaError(line: 0, message: "unknown function '\(name)'")
         }
@@ -499,20 +554,33 @@ final class JinjaInterpreter {
         switch v {
         case .undefined: return []
         case let .list(items), let .tuple(items): return items
-        case let .string(s): return s.unicodeScalars.map { .string(String($0)) }
+        case let .string(s):
+            try JinjaInterpreter.checkCount(s.unicodeScalars.count)
+            try budget.spendCopy(s.utf8.count)
+            return s.unicodeScalars.map { .string(String($0)) }
         case let .dict(d): return d.keys.map { .string($0) }
         default: throw JinjaError(line: 0, message: "'\(v.typeName)' object is not iterable")
         }
     }
 
-    static func equal(_ a: JinjaValue, _ b: JinjaValue) -> Bool {
+    /// Python `==`, one budget step per element compared.
+    func equal(_ a: JinjaValue, _ b: JinjaValue) throws -> Bool {
+        try budget.spend(1)
         switch (a, b) {
         case (.undefined, .undefined), (.none, .none): return true
-        case let (.string(x), .string(y)): return x.unicodeScalars.elementsEqual(y.unicodeScalars)
+        case let (.string(x), .string(y)):
+            try budget.spendCopy(min(x.utf8.count, y.utf8.count))
+            return x.unicodeScalars.elementsEqual(y.unicodeScalars)
         case let (.list(x), .list(y)), let (.tuple(x), .tuple(y)):
-            return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+            guard x.count == y.count else { return false }
+            for (p, q) in zip(x, y) where try !equal(p, q) { return false }
+            return true
         case let (.dict(x), .dict(y)):
-            return x.count == y.count && x.pairs.allSatisfy { k, v in y[k].map { equal(v, $0) } ?? false }
+            guard x.count == y.count else { return false }
+            for (k, v) in x.pairs {
+                guard let w = y[k], try equal(v, w) else { return false }
+            }
+            return true
         case let (.namespace(x), .namespace(y)): return x === y
         case let (.macro(x), .macro(y)): return x === y
         case let (.builtin(x), .builtin(y)): return x == y
@@ -526,17 +594,19 @@ final class JinjaInterpreter {
     }
 
     /// Python ordering for `<`, `<=`, `>`, `>=`; nil result means the types cannot be compared.
-    static func compare(_ a: JinjaValue, _ b: JinjaValue) -> Int? {
+    func compare(_ a: JinjaValue, _ b: JinjaValue) throws -> Int? {
+        try budget.spend(1)
         if let i = a.integer, let j = b.integer { return i < j ? -1 : i > j ? 1 : 0 }
         if let x = a.number, let y = b.number { return x < y ? -1 : x > y ? 1 : 0 }
         switch (a, b) {
         case let (.string(x), .string(y)):
+            try budget.spendCopy(min(x.utf8.count, y.utf8.count))
             let xs = x.unicodeScalars.map(\.value), ys = y.unicodeScalars.map(\.value)
             if xs == ys { return 0 }
             return xs.lexicographicallyPrecedes(ys) ? -1 : 1
         case let (.list(x), .list(y)), let (.tuple(x), .tuple(y)):
-            for (p, q) in zip(x, y) where !equal(p, q) {
-                return compare(p, q)
+            for (p, q) in zip(x, y) where try !equal(p, q) {
+                return try compare(p, q)
             }
             return x.count < y.count ? -1 : x.count > y.count ? 1 : 0
         default:
@@ -544,8 +614,8 @@ final class JinjaInterpreter {
         }
     }
 
-    static func order(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> Bool {
-        guard let c = compare(a, b) else {
+    func order(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> Bool {
+        guard let c = try compare(a, b) else {
             for v in [a, b] { if case let .undefined(hint) = v { throw JinjaError(line: 0, message: hint) } }
             throw JinjaError(line: 0, message: "'\(op)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
         }
@@ -557,15 +627,17 @@ final class JinjaInterpreter {
         }
     }
 
-    static func contains(_ container: JinjaValue, _ item: JinjaValue) throws -> Bool {
+    func contains(_ container: JinjaValue, _ item: JinjaValue) throws -> Bool {
         switch container {
         case .undefined: return false
         case let .string(s):
             guard case let .string(needle) = item else {
                 throw JinjaError(line: 0, message: "'in <string>' requires string as left operand, not \(item.typeName)")
             }
-            return PyString.find(Array(s.unicodeScalars), Array(needle.unicodeScalars), from: 0) != nil
-        case let .list(items), let .tuple(items): return items.contains { equal($0, item) }
+            return try PyString.find(Array(s.unicodeScalars), Array(needle.unicodeScalars), from: 0, budget) != nil
+        case let .list(items), let .tuple(items):
+            for x in items where try equal(x, item) { return true }
+            return false
         case let .dict(d):
             if case let .string(k) = item { return d[k] != nil }
             return false
@@ -579,9 +651,14 @@ final class JinjaInterpreter {
 
     // MARK: Arithmetic
 
-    static func binary(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> JinjaValue {
+    /// A binary operator. Integers are overflow-checked; strings and lists are sized before they
+    /// are built and their copying costs budget steps.
+    func binary(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> JinjaValue {
         if op == "~" {
-            return .string(try checkSize(try a.str() + b.str()))
+            let x = try a.str(budget), y = try b.str(budget)
+            try JinjaInterpreter.checkSize(bytes: x.utf8.count + y.utf8.count)
+            try budget.spendCopy(x.utf8.count + y.utf8.count)
+            return .string(x + y)
         }
         for v in [a, b] { if case let .undefined(hint) = v { throw JinjaError(line: 0, message: hint) } }
         func unsupported() -> JinjaError {
@@ -591,9 +668,18 @@ final class JinjaInterpreter {
         switch op {
         case "+":
             switch (a, b) {
-            case let (.string(x), .string(y)): return .string(try checkSize(x + y))
-            case let (.list(x), .list(y)): try checkCount(x.count + y.count); return .list(x + y)
-            case let (.tuple(x), .tuple(y)): try checkCount(x.count + y.count); return .tuple(x + y)
+            case let (.string(x), .string(y)):
+                try JinjaInterpreter.checkSize(bytes: x.utf8.count + y.utf8.count)
+                try budget.spendCopy(x.utf8.count + y.utf8.count)
+                return .string(x + y)
+            case let (.list(x), .list(y)):
+                try JinjaInterpreter.checkCount(x.count + y.count)
+                try budget.spend(x.count + y.count)
+                return .list(x + y)
+            case let (.tuple(x), .tuple(y)):
+                try JinjaInterpreter.checkCount(x.count + y.count)
+                try budget.spend(x.count + y.count)
+                return .tuple(x + y)
             default: break
             }
             if let i = a.integer, let j = b.integer {
@@ -618,17 +704,19 @@ final class JinjaInterpreter {
                 return .int(r)
             }
             if let x = a.number, let y = b.number, a.integer == nil || b.integer == nil { return .double(x * y) }
-            func repeatCount(_ n: Int, _ unit: Int) throws -> Int {
-                let count = max(0, n)
-                guard unit == 0 || count <= maxOutputBytes / max(unit, 1) else { throw JinjaError(line: 0, message: "repetition result too large") }
-                return count
+            /// How many copies to make: none of an empty value (however many are asked for),
+            /// else as many as fit the limit on `unit`-sized copies.
+            func repeatCount(_ n: Int, _ unit: Int, limit: Int) throws -> Int {
+                guard unit > 0, n > 0 else { return 0 }
+                guard n <= limit / unit else { throw JinjaError(line: 0, message: "repetition result too large") }
+                try budget.spend(n * unit >> 4 + n)
+                return n
             }
             switch (a, b) {
             case let (.string(s), .int(n)), let (.int(n), .string(s)):
-                return .string(String(repeating: s, count: try repeatCount(n, s.utf8.count)))
+                return .string(String(repeating: s, count: try repeatCount(n, s.utf8.count, limit: JinjaInterpreter.maxOutputBytes)))
             case let (.list(l), .int(n)), let (.int(n), .list(l)):
-                let c = try repeatCount(n, l.count)
-                try checkCount(c * l.count)
+                let c = try repeatCount(n, l.count, limit: JinjaInterpreter.maxCollection)
                 return .list(Array([[JinjaValue]](repeating: l, count: c).joined()))
             default: throw unsupported()
             }

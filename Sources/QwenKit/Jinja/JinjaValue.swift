@@ -189,38 +189,70 @@ enum JinjaValue {
 // MARK: - Python str() / repr()
 
 extension JinjaValue {
-    /// Python's `str(value)` (Undefined prints as the empty string).
-    func str(depth: Int = 0) throws -> String {
+    /// Python's `str(value)` (Undefined prints as the empty string). Every element printed and
+    /// every 16 bytes copied costs a step of `budget`; the text stops at the output limit, so a
+    /// list holding itself many times over (exponential when printed) ends in an error.
+    func str(_ budget: JinjaBudget) throws -> String {
         switch self {
         case .undefined: return ""
         case let .string(s): return s
-        default: return try repr(depth: depth)
+        default: return try repr(budget)
         }
     }
 
-    /// Python's `repr(value)`.
-    func repr(depth: Int = 0) throws -> String {
+    /// Python's `repr(value)`, bounded like ``str(_:)``.
+    func repr(_ budget: JinjaBudget) throws -> String {
+        var out = ""
+        try writeRepr(into: &out, budget, depth: 0)
+        return out
+    }
+
+    private func writeRepr(into out: inout String, _ budget: JinjaBudget, depth: Int) throws {
         guard depth < 256 else { throw JinjaError(line: 0, message: "value nested too deeply to print") }
+        try budget.spend(1)
         switch self {
-        case .undefined: return ""
-        case .none: return "None"
-        case let .bool(b): return b ? "True" : "False"
-        case let .int(i): return String(i)
-        case let .double(d): return JinjaValue.pythonFloatStr(d)
-        case let .string(s): return JinjaValue.pythonStringRepr(s)
-        case let .list(items):
-            return "[" + (try items.map { try $0.repr(depth: depth + 1) }).joined(separator: ", ") + "]"
-        case let .tuple(items):
-            let inner = try items.map { try $0.repr(depth: depth + 1) }
-            return "(" + inner.joined(separator: ", ") + (items.count == 1 ? ",)" : ")")
+        case .undefined: break
+        case .none: out += "None"
+        case let .bool(b): out += b ? "True" : "False"
+        case let .int(i): out += String(i)
+        case let .double(d): out += JinjaValue.pythonFloatStr(d)
+        case let .string(s):
+            try budget.spendCopy(s.utf8.count)
+            out += JinjaValue.pythonStringRepr(s)
+        case let .list(items), let .tuple(items):
+            let isTuple: Bool
+            if case .tuple = self { isTuple = true } else { isTuple = false }
+            out += isTuple ? "(" : "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += ", " }
+                try item.writeRepr(into: &out, budget, depth: depth + 1)
+                try JinjaValue.checkPrinted(out)
+            }
+            out += isTuple ? (items.count == 1 ? ",)" : ")") : "]"
         case let .dict(d):
-            return "{" + (try d.pairs.map { JinjaValue.pythonStringRepr($0.0) + ": " + (try $0.1.repr(depth: depth + 1)) })
-                .joined(separator: ", ") + "}"
+            out += "{"
+            for (i, (key, value)) in d.pairs.enumerated() {
+                if i > 0 { out += ", " }
+                try budget.spendCopy(key.utf8.count)
+                out += JinjaValue.pythonStringRepr(key) + ": "
+                try value.writeRepr(into: &out, budget, depth: depth + 1)
+                try JinjaValue.checkPrinted(out)
+            }
+            out += "}"
         case let .namespace(ns):
-            return "<Namespace " + (try JinjaValue.dict(ns.dict).repr(depth: depth + 1)) + ">"
-        case let .macro(m): return "<Macro '\(m.name)'>"
-        case let .builtin(name): return "<built-in function \(name)>"
-        case let .loop(l): return "<LoopContext \(l.index + 1)/\(l.items.count)>"
+            out += "<Namespace "
+            try JinjaValue.dict(ns.dict).writeRepr(into: &out, budget, depth: depth + 1)
+            out += ">"
+        case let .macro(m): out += "<Macro '\(m.name)'>"
+        case let .builtin(name): out += "<built-in function \(name)>"
+        case let .loop(l): out += "<LoopContext \(l.index + 1)/\(l.items.count)>"
+        }
+        try JinjaValue.checkPrinted(out)
+    }
+
+    private static func checkPrinted(_ out: String) throws {
+        guard out.utf8.count <= JinjaInterpreter.maxOutputBytes else {
+            throw JinjaError(line: 0, message: "printed value longer than \(JinjaInterpreter.maxOutputBytes) bytes")
         }
     }
 
@@ -271,8 +303,25 @@ extension JinjaValue {
 // MARK: - JSON conversion (for tojson)
 
 extension JinjaValue {
-    func toJSON(depth: Int = 0) throws -> JSONValue {
+    /// The value as JSON, for `tojson`. Costs a step of `budget` per element (and per 16 bytes of
+    /// text); `size` adds up a lower bound of the serialised length (with `indentWidth` spaces a
+    /// nesting level) and the conversion stops before that passes the output limit.
+    func toJSON(_ budget: JinjaBudget, indentWidth: Int = 0) throws -> JSONValue {
+        var size = 0
+        return try toJSON(budget, indentWidth: indentWidth, depth: 0, size: &size)
+    }
+
+    private func toJSON(_ budget: JinjaBudget, indentWidth: Int, depth: Int, size: inout Int) throws -> JSONValue {
         guard depth < 512 else { throw JinjaError(line: 0, message: "value nested too deeply for tojson") }
+        try budget.spend(1)
+        size += 4 + indentWidth * depth
+        if case let .string(s) = self {
+            try budget.spendCopy(s.utf8.count)
+            size += s.utf8.count
+        }
+        guard size <= JinjaInterpreter.maxOutputBytes else {
+            throw JinjaError(line: 0, message: "tojson result longer than \(JinjaInterpreter.maxOutputBytes) bytes")
+        }
         switch self {
         case let .undefined(hint): throw JinjaError(line: 0, message: "cannot serialise an undefined value to JSON (\(hint))")
         case .none: return .null
@@ -280,8 +329,17 @@ extension JinjaValue {
         case let .int(i): return .int(i)
         case let .double(d): return .double(d)
         case let .string(s): return .string(s)
-        case let .list(l), let .tuple(l): return .array(try l.map { try $0.toJSON(depth: depth + 1) })
-        case let .dict(d): return .object(try d.pairs.map { ($0.0, try $0.1.toJSON(depth: depth + 1)) })
+        case let .list(l), let .tuple(l):
+            var elements: [JSONValue] = []
+            for item in l { elements.append(try item.toJSON(budget, indentWidth: indentWidth, depth: depth + 1, size: &size)) }
+            return .array(elements)
+        case let .dict(d):
+            var members: [(String, JSONValue)] = []
+            for (key, value) in d.pairs {
+                size += key.utf8.count + 4
+                members.append((key, try value.toJSON(budget, indentWidth: indentWidth, depth: depth + 1, size: &size)))
+            }
+            return .object(members)
         case .namespace, .macro, .builtin, .loop:
             throw JinjaError(line: 0, message: "Object of type \(typeName) is not JSON serializable")
         }

@@ -65,9 +65,13 @@ public final class LanguageModel: Sendable {
         var tokenizerConfig: JSONFile?
         let tokenizer: Tokenizer?
         if let tokenizerPath = file("tokenizer.json") {
-            let configData = try file("tokenizer_config.json").map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
-            tokenizer = try Tokenizer(tokenizerJSON: Data(contentsOf: URL(fileURLWithPath: tokenizerPath)),
+            let configData = try file("tokenizer_config.json").map { path throws(ModelFileError) in Data(try readModelFile(path)) }
+            tokenizer = try Tokenizer(tokenizerJSON: Data(try readModelFile(tokenizerPath)),
                                       tokenizerConfigJSON: configData)
+            if let tokenizer, tokenizer.vocabularySize > config.vocabularySize {
+                throw configFile.invalid("vocab_size", "\(config.vocabularySize) embedding rows, but the tokenizer has "
+                                         + "\(tokenizer.vocabularySize) ids")
+            }
             tokenizerConfig = try file("tokenizer_config.json").map { path throws(ModelFileError) in try JSONFile(path: path) }
         } else {
             tokenizer = nil
@@ -86,7 +90,7 @@ public final class LanguageModel: Sendable {
             }
         }
         if template == nil, let jinja = file("chat_template.jinja") {
-            template = try String(contentsOfFile: jinja, encoding: .utf8)
+            template = String(decoding: try readModelFile(jinja, limit: 16 << 20), as: UTF8.self)
         }
 
         var eos = try configFile.integers("eos_token_id", in: configFile.root)

@@ -177,6 +177,11 @@ extension ModelConfig {
         guard headDim % 2 == 0 else { throw keys.invalid("attention.key_length", "head size \(headDim) must be even for RoPE") }
         rotaryDims = try keys.optionalInteger("rope.dimension_count", range: 2...headDim) ?? headDim
         guard rotaryDims % 2 == 0 else { throw keys.invalid("rope.dimension_count", "\(rotaryDims) must be even") }
+        // Only Qwen3.5 rotates part of each head. Elsewhere llama.cpp writes the head size here, which
+        // catches head counts that fit the tensors' shapes but split them into the wrong heads.
+        guard family.hybrid || rotaryDims == headDim else {
+            throw keys.invalid("rope.dimension_count", "\(rotaryDims) is not the head size \(headDim) the head counts imply")
+        }
         ropeTheta = Float(try keys.number("rope.freq_base", default: 10_000))
         rmsNormEpsilon = Float(try keys.number("attention.layer_norm_rms_epsilon"))
         trainedContextLength = try keys.integer("context_length", range: 1...1 << 24)

@@ -27,6 +27,14 @@ struct TensorNames: Sendable {
 
     func layer(_ i: Int) -> String { "\(layerPrefix)\(i)." }
 
+    /// The layer a tensor name belongs to (`blk.12.attn_q.weight` → 12); nil for the others.
+    func layerIndex(of name: String) -> Int? {
+        guard name.hasPrefix(layerPrefix) else { return nil }
+        let digits = name.dropFirst(layerPrefix.count).prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty, name.dropFirst(layerPrefix.count + digits.count).first == "." else { return nil }
+        return Int(digits) ?? Int.max
+    }
+
     /// llama.cpp's names (`token_embd.weight`, `blk.N.attn_q.weight`, …), as its converter writes them.
     static func gguf(family: ModelFamily) -> TensorNames {
         TensorNames(

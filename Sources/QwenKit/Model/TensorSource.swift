@@ -5,6 +5,8 @@ import QwenKernels
 /// file's own names (``TensorNames``), each checked against the shape the config implies before
 /// its bytes are used. Matrices stay in the mapped file; vectors are dequantized to float32.
 protocol TensorSource {
+    /// Every tensor name the checkpoint holds.
+    var names: [String] { get }
     func contains(_ name: String) -> Bool
     /// A (rows, cols) weight matrix.
     func matrix(_ name: String, rows: Int, cols: Int) throws(ModelFileError) -> WeightMatrix
@@ -43,6 +45,8 @@ struct GGUFTensors: TensorSource {
         }
         return t
     }
+
+    var names: [String] { gguf.tensors.map(\.name) }
 
     func contains(_ name: String) -> Bool { gguf.tensor(named: name) != nil }
 
@@ -96,6 +100,8 @@ struct SafetensorsTensors: TensorSource {
         }
         return (info, file, type)
     }
+
+    var names: [String] { checkpoint.files.flatMap { $0.tensors.map(\.name) } }
 
     func contains(_ name: String) -> Bool { checkpoint.tensor(named: name) != nil }
 

@@ -89,7 +89,11 @@ struct ModelWeights: @unchecked Sendable {
 
     /// Binds llama.cpp's tensor names (`token_embd.weight`, `blk.N.attn_q.weight`, ...).
     init(gguf: GGUFFile, config c: ModelConfig) throws(ModelFileError) {
-        try self.init(source: GGUFTensors(gguf: gguf), names: .gguf(family: c.family), config: c)
+        // Qwen3.5 files count their multi-token-prediction blocks in `block_count`; they are not run.
+        let key = "\(c.architecture).block_count"
+        try self.init(source: GGUFTensors(gguf: gguf), names: .gguf(family: c.family), config: c,
+                      declaredLayers: gguf[key]?.integer ?? c.layerCount,
+                      inconsistent: { reason in .invalid(field: key, reason: reason) })
     }
 
     /// Binds Hugging Face's tensor names (`model.embed_tokens.weight`, `model.layers.N.self_attn.q_proj.weight`,
@@ -99,12 +103,25 @@ struct ModelWeights: @unchecked Sendable {
         let source = SafetensorsTensors(checkpoint: checkpoint)
         // Qwen3.5 releases keep the text model under `model.language_model.` (fine-tunes: `model.`).
         let prefix = source.contains("model.language_model.embed_tokens.weight") ? "model.language_model." : "model."
-        try self.init(source: source, names: .huggingFace(prefix: prefix, family: c.family), config: c)
+        let shard = checkpoint.files.first?.file.path ?? ""
+        let folder = shard.lastIndex(of: "/").map { String(shard[..<$0]) } ?? "."
+        try self.init(source: source, names: .huggingFace(prefix: prefix, family: c.family), config: c,
+                      declaredLayers: c.layerCount, inconsistent: { reason in
+                          .invalidFile(path: folder + "/config.json", field: "num_hidden_layers", reason: reason)
+                      })
     }
 
     /// Binds every weight the config calls for, checking each shape against it. The one binder
     /// for every format: the formats differ only in their names and in a few stored forms.
-    init(source: some TensorSource, names n: TensorNames, config c: ModelConfig) throws(ModelFileError) {
+    /// `declaredLayers` is the layer count the file states (more than the config runs when it has
+    /// extra blocks); a tensor of a later layer means the metadata and the weights disagree, and
+    /// `inconsistent` makes the error naming the count's field.
+    init(source: some TensorSource, names n: TensorNames, config c: ModelConfig, declaredLayers: Int,
+         inconsistent: (String) -> ModelFileError) throws(ModelFileError) {
+        // Layers beyond the stated count would be silently dropped: refuse the file instead.
+        if let extra = source.names.compactMap(n.layerIndex(of:)).max(), extra >= max(declaredLayers, c.layerCount) {
+            throw inconsistent("\(max(declaredLayers, c.layerCount)) layers stated, but the weights hold layer \(extra)")
+        }
         /// Qwen3.5's norm weights are zero-centred (the norm multiplies by 1 + w) where the file stores w.
         func norm(_ name: String, count: Int) throws(ModelFileError) -> [Float] {
             let w = try source.vector(name, count: count)
@@ -114,6 +131,10 @@ struct ModelWeights: @unchecked Sendable {
             FeedForwardWeights(gate: try source.matrix(gate, rows: width, cols: c.hiddenSize),
                                up: try source.matrix(up, rows: width, cols: c.hiddenSize),
                                down: try source.matrix(down, rows: c.hiddenSize, cols: width))
+        }
+        /// A q/k/v bias: required where the family has them, else optional.
+        func bias(_ name: String, count: Int) throws(ModelFileError) -> [Float]? {
+            c.family.queryKeyValueBias ? try source.vector(name, count: count) : try source.optionalVector(name, count: count)
         }
         func attention(_ p: String) throws(ModelFileError) -> AttentionWeights {
             if source.contains(p + n.oBias) {
@@ -126,9 +147,9 @@ struct ModelWeights: @unchecked Sendable {
                 k: try source.matrix(p + n.k, rows: c.kvDim, cols: c.hiddenSize),
                 v: try source.matrix(p + n.v, rows: c.kvDim, cols: c.hiddenSize),
                 o: try source.matrix(p + n.o, rows: c.hiddenSize, cols: c.qDim),
-                qBias: try source.optionalVector(p + n.qBias, count: qRows),
-                kBias: try source.optionalVector(p + n.kBias, count: c.kvDim),
-                vBias: try source.optionalVector(p + n.vBias, count: c.kvDim),
+                qBias: try bias(p + n.qBias, count: qRows),
+                kBias: try bias(p + n.kBias, count: c.kvDim),
+                vBias: try bias(p + n.vBias, count: c.kvDim),
                 qNorm: c.hasQueryKeyNorm ? try norm(p + n.qNorm, count: c.headDim) : nil,
                 kNorm: c.hasQueryKeyNorm ? try norm(p + n.kNorm, count: c.headDim) : nil)
         }

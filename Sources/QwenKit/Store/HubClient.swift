@@ -2,6 +2,11 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What a pull reports while it works. Delivered on a background thread.
 public enum HubEvent: Sendable {
@@ -38,7 +43,14 @@ public struct HubPullResult: Sendable {
 /// and `HF_HOME` / `HF_HUB_CACHE` for the cache folder. Downloads go to `blobs/{etag}.incomplete` and
 /// resume with a `Range` request; LFS files are checked against the SHA-256 the hub publishes before
 /// they are moved into place. Never prints: progress arrives through a callback.
+///
+/// The hub is not trusted to be honest: a download stops at the size the hub announced for the
+/// file, an API reply at ``maximumReplyBytes``, and nothing in the cache is written through a
+/// symbolic link (a link at `blobs/{etag}.incomplete` is removed, the file opened with `O_NOFOLLOW`).
 public struct HubClient: Sendable {
+    /// The most bytes an API reply (the file list of a repository) may have: 16 MiB.
+    public static let maximumReplyBytes = 16 << 20
+
     /// The hub's base URL.
     public var endpoint: URL
     /// The access token, if any.
@@ -277,23 +289,21 @@ public struct HubClient: Sendable {
         let fm = FileManager.default
         var attempt = 0
         while true {
-            var offset = ((try? fm.attributesOfItem(atPath: partial.path))?[.size] as? NSNumber)?.int64Value ?? 0
+            // Anything but a plain file here (a symlink planted to make the download overwrite a
+            // file outside the cache) is removed, not followed.
+            var info = stat()
+            if lstat(partial.path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+                guard unlink(partial.path) == 0 else {
+                    throw .fileSystem("cannot remove \(partial.path), which is not a regular file")
+                }
+            }
+            var offset = lstat(partial.path, &info) == 0 ? Int64(info.st_size) : 0
             if let expectedSize, offset > expectedSize {
                 try? fm.removeItem(at: partial)
                 offset = 0
             }
             if let expectedSize, offset == expectedSize, offset > 0 { return }
-            if (try? fm.attributesOfItem(atPath: partial.path)) == nil {
-                guard fm.createFile(atPath: partial.path, contents: nil) else {
-                    throw .fileSystem("cannot create \(partial.path)")
-                }
-            }
-            let handle: FileHandle
-            do {
-                handle = try FileHandle(forWritingTo: partial)
-            } catch {
-                throw .fileSystem("cannot open \(partial.path): \(error.localizedDescription)")
-            }
+            let handle = try Self.openPartial(partial)
             var request = request(url, method: "GET")
             if offset > 0 { request.setValue("bytes=\(offset)-", forHTTPHeaderField: "Range") }
             events(.started(file: file, resumingAt: offset, total: expectedSize))
@@ -303,6 +313,10 @@ public struct HubClient: Sendable {
             try? handle.close()
             if let writeError = sink.writeError {
                 throw .fileSystem("cannot write \(partial.path): \(writeError)")
+            }
+            if sink.exceededTotal, let expectedSize {
+                try? fm.removeItem(at: partial)
+                throw .tooLarge(file: file, announced: expectedSize)
             }
             switch outcome {
             case let .success(response):
@@ -328,6 +342,20 @@ public struct HubClient: Sendable {
         }
     }
 
+    /// Opens the partial download for writing, creating it; never through a symbolic link.
+    private static func openPartial(_ partial: URL) throws(HubError) -> FileHandle {
+        let fd = open(partial.path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw .fileSystem("cannot open \(partial.path): \(String(cString: strerror(errno)))")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw .fileSystem("cannot write \(partial.path): not a regular file")
+        }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    }
+
     // MARK: - HTTP
 
     private func request(_ url: URL, method: String) -> URLRequest {
@@ -341,8 +369,12 @@ public struct HubClient: Sendable {
 
     /// Sends a request whose body is small and kept in memory.
     private func send(_ request: URLRequest, followRedirects: Bool) throws(HubError) -> HTTPResponse {
-        let sink = MemorySink()
-        switch perform(request, followRedirects: followRedirects, sink: sink) {
+        let sink = MemorySink(limit: Self.maximumReplyBytes)
+        let outcome = perform(request, followRedirects: followRedirects, sink: sink)
+        if sink.exceededLimit {
+            throw .malformedResponse("the reply to \(request.url?.absoluteString ?? "?") is larger than \(Self.maximumReplyBytes >> 20) MiB")
+        }
+        switch outcome {
         case let .success(response):
             var response = response
             response.body = sink.data
@@ -416,19 +448,38 @@ final class ByteCounter: @unchecked Sendable {
 /// Receives a response body. Called on the session's serial delegate queue.
 protocol BodySink: AnyObject, Sendable {
     func begin(_ response: HTTPURLResponse)
-    func receive(_ data: Data)
+    /// Takes the next bytes; false when no more are wanted (the transfer is then cancelled).
+    func receive(_ data: Data) -> Bool
 }
 
+/// Keeps a small body in memory, refusing more than `limit` bytes.
 final class MemorySink: BodySink, @unchecked Sendable {
     private let lock = NSLock()
     private var buffer = Data()
+    private let limit: Int
+    private var exceeded = false
+
+    init(limit: Int) { self.limit = limit }
+
     func begin(_ response: HTTPURLResponse) {}
-    func receive(_ data: Data) { lock.lock(); buffer.append(data); lock.unlock() }
+
+    func receive(_ data: Data) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard !exceeded, buffer.count + data.count <= limit else {
+            exceeded = true
+            return false
+        }
+        buffer.append(data)
+        return true
+    }
+
     var data: Data { lock.lock(); defer { lock.unlock() }; return buffer }
+    var exceededLimit: Bool { lock.lock(); defer { lock.unlock() }; return exceeded }
 }
 
 /// Writes a download to a file: appended after `offset` for a 206 answer, from the start for a 200,
-/// not at all for an error status. Reports progress at most every 100 ms.
+/// not at all for an error status. Never writes past `total`, the announced size: a server that
+/// sends more is cut off. Reports progress at most every 100 ms.
 final class FileSink: BodySink, @unchecked Sendable {
     private let lock = NSLock()
     private let handle: FileHandle
@@ -442,6 +493,7 @@ final class FileSink: BodySink, @unchecked Sendable {
     private let start = Date()
     private var lastReport = Date.distantPast
     private var error: String?
+    private var exceeded = false
 
     init(handle: FileHandle, offset: Int64, total: Int64?, file: String, counter: ByteCounter,
          events: @escaping @Sendable (HubEvent) -> Void) {
@@ -455,6 +507,8 @@ final class FileSink: BodySink, @unchecked Sendable {
 
     var receivedAny: Bool { lock.lock(); defer { lock.unlock() }; return received > 0 }
     var writeError: String? { lock.lock(); defer { lock.unlock() }; return error }
+    /// The server sent more than the announced size.
+    var exceededTotal: Bool { lock.lock(); defer { lock.unlock() }; return exceeded }
 
     func begin(_ response: HTTPURLResponse) {
         lock.lock(); defer { lock.unlock() }
@@ -479,16 +533,22 @@ final class FileSink: BodySink, @unchecked Sendable {
         }
     }
 
-    func receive(_ data: Data) {
+    func receive(_ data: Data) -> Bool {
         lock.lock()
-        guard writing, error == nil else { lock.unlock(); return }
+        guard writing, error == nil else { lock.unlock(); return true }
+        if let total, offset + received + Int64(data.count) > total {
+            exceeded = true
+            writing = false
+            lock.unlock()
+            return false
+        }
         do {
             try handle.write(contentsOf: data)
         } catch {
             self.error = error.localizedDescription
             writing = false
             lock.unlock()
-            return
+            return false
         }
         received += Int64(data.count)
         counter.add(Int64(data.count))
@@ -500,6 +560,7 @@ final class FileSink: BodySink, @unchecked Sendable {
         let total = self.total
         lock.unlock()
         if report { events(.progress(file: file, completed: completed, total: total, bytesPerSecond: speed)) }
+        return true
     }
 }
 
@@ -514,6 +575,8 @@ final class TaskDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable 
     private let sink: BodySink
     private var response: HTTPURLResponse?
     private var error: Error?
+    /// The sink refused more bytes and `finished` was signalled early.
+    private var gaveUp = false
 
     init(followRedirects: Bool, host: String?, port: Int?, sink: BodySink) {
         self.followRedirects = followRedirects
@@ -547,11 +610,22 @@ final class TaskDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable 
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        sink.receive(data)
+        guard !sink.receive(data) else { return }
+        // The sink wants no more (over the announced size): answer now. Linux's URLSession may
+        // keep receiving after cancel() and never complete; the sink drops those bytes.
+        lock.lock()
+        let first = !gaveUp
+        gaveUp = true
+        lock.unlock()
+        if first {
+            finished.signal()
+            DispatchQueue.global().async { dataTask.cancel() }
+        }
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
         lock.lock()
+        guard !gaveUp else { lock.unlock(); return }
         if let http = task.response as? HTTPURLResponse { response = http }
         self.error = error
         lock.unlock()

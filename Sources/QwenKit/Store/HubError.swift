@@ -24,6 +24,8 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
     case hashMismatch(file: String, expected: String, actual: String)
     /// The downloaded file has a different size from the one the hub announced.
     case sizeMismatch(file: String, expected: Int64, actual: Int64)
+    /// The hub sent more bytes than it announced for the file; the download was stopped.
+    case tooLarge(file: String, announced: Int64)
     /// `HF_HUB_OFFLINE` is set and the cache lacks what was asked for.
     case offlineNotCached(reference: String, cache: String)
     /// `rm` of something the cache does not have.
@@ -59,6 +61,8 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
             "'\(file)' is corrupt: its SHA-256 is \(actual) but the hub publishes \(expected); the download was deleted, try again"
         case let .sizeMismatch(file, expected, actual):
             "'\(file)' has \(actual) bytes but the hub announced \(expected); the download was deleted, try again"
+        case let .tooLarge(file, announced):
+            "'\(file)' is larger than the \(announced) bytes the hub announced; the download was stopped and deleted"
         case let .offlineNotCached(reference, cache):
             "HF_HUB_OFFLINE is set and '\(reference)' is not in the cache \(cache); unset HF_HUB_OFFLINE to download it"
         case let .notCached(name, path):

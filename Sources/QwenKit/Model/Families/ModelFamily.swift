@@ -19,6 +19,9 @@ public struct ModelFamily: Sendable, Equatable, Hashable {
     /// norms, a nested `text_config` and a multi-token-prediction block after the last layer.
     public let hybrid: Bool
 
+    /// The q, k and v projections have biases (Qwen2): a file without them is broken, not a variant.
+    public var queryKeyValueBias: Bool { self == .qwen2 }
+
     // The attention-only families; the others are in Families/, each with the config parts it adds.
     public static let qwen2 = ModelFamily(architecture: "qwen2", huggingFaceClasses: ["Qwen2ForCausalLM"],
                                           huggingFaceModelTypes: ["qwen2"], queryKeyNorm: false, experts: false,
