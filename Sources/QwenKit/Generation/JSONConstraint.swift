@@ -94,7 +94,13 @@ indirect enum SchemaNode: Sendable {
     /// Compiles `schema` without limits, for schemas the program wrote itself; one that cannot be
     /// compiled (unsatisfiable, an unresolvable `$ref`) allows nothing.
     init(_ schema: JSONValue) {
-        self = (try? CompiledJSONSchema(schema, limits: .unlimited).root) ?? .never
+        self.init(schema, document: schema)
+    }
+
+    /// Compiles `schema`, a part of `document` (whose `$defs` its `$ref`s name), without limits.
+    init(_ schema: JSONValue, document: JSONValue) {
+        var compiler = SchemaCompiler(document: document, limits: .unlimited)
+        self = (try? compiler.compile(schema, path: "#", depth: 0)) ?? .never
     }
 }
 

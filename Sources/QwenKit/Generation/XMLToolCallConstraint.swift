@@ -80,7 +80,9 @@ struct XMLToolCallAutomaton: ByteAutomaton {
 
     init(tools: [(name: String, parameters: JSONValue)], startsInReasoning: Bool) {
         functions = tools.map { tool in
-            let properties = (tool.parameters["properties"]?.objectValue ?? []).map { (name: $0.0, schema: $0.1, node: SchemaNode($0.1)) }
+            let properties = (tool.parameters["properties"]?.objectValue ?? []).map {
+                (name: $0.0, schema: $0.1, node: SchemaNode($0.1, document: tool.parameters))
+            }
             let required = Set((tool.parameters["required"]?.arrayValue ?? []).compactMap(\.stringValue))
             // A required key the schema does not list could never be written; it is not waited for.
             return Function(name: tool.name, properties: properties,
