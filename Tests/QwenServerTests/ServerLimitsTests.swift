@@ -244,8 +244,9 @@ final class ServerLimitsTests: XCTestCase {
             let metrics = try await client.send(.get, "/metrics").text
             XCTAssertEqual(metric("qwenkit_cancelled_generations_total", in: metrics), 1, metrics)
             XCTAssertEqual(metric("qwenkit_queue_length", in: metrics), 0, metrics)
+            // Before the server stops: were the request still queued, it would be served now, not hang the test.
+            release.signal()
         }
-        release.signal()
         _ = try await holder.value
     }
 
