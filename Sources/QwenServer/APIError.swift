@@ -24,6 +24,10 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         APIError(.badRequest, message, param: param, code: "invalid_value")
     }
 
+    /// The client went away before its answer (nginx's 499); only logs and metrics see it.
+    static let clientClosed = APIError(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
+                                       "The client closed the connection before the answer.", code: "client_closed")
+
     static func contextExceeded(tokens: Int, context: Int, param: String = "messages") -> APIError {
         APIError(.badRequest,
                  "This model's maximum context length is \(context) tokens. However, your request has \(tokens) prompt tokens. Please reduce the length of the messages.",

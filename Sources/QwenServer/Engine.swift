@@ -4,12 +4,30 @@ import QwenKit
 import QwenTokenizer
 import Synchronization
 
-/// Set when the client that asked for a generation has gone; the generation stops at its next token.
+/// Set when the client that asked for a generation has gone; the generation stops at its next
+/// token, and a request still waiting for a slot leaves the queue (through ``onCancel(_:)``).
 final class CancellationFlag: Sendable {
     private let flag = Atomic<Bool>(false)
+    private let handlers = Mutex<[@Sendable () -> Void]>([])
+
     var isCancelled: Bool { flag.load(ordering: .relaxed) }
-    func cancel() { flag.store(true, ordering: .relaxed) }
+
+    func cancel() {
+        guard !flag.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for handler in handlers.withLock({ handlers in defer { handlers.removeAll() }; return handlers }) { handler() }
+    }
+
+    /// Runs `handler` once when the flag is set: at once if it is set already.
+    func onCancel(_ handler: @escaping @Sendable () -> Void) {
+        let runNow = handlers.withLock { handlers in
+            if isCancelled { return true }
+            handlers.append(handler)
+            return false
+        }
+        if runNow { handler() }
+    }
 }
+
 
 /// Runs the server's generations: `parallel` slots, each a ``Generator`` with its own KV cache.
 /// A request takes the free slot whose cache shares the longest prefix with its prompt, so a
@@ -43,14 +61,15 @@ public final class InferenceEngine: Sendable {
     /// Takes a slot for one request, waiting in the bounded queue when every slot is busy and
     /// throwing 503 past the bound. Streaming handlers call this before they answer, so that a
     /// full queue is an HTTP status and not an error inside a `200` event stream.
-    func reserve(prompt: [Int]) async throws -> SlotLease {
-        SlotLease(slot: try await pool.acquire(prompt: prompt), pool: pool)
+    /// A set `cancellation` takes the request out of the queue (``APIError/clientClosed``).
+    func reserve(prompt: [Int], cancellation: CancellationFlag) async throws -> SlotLease {
+        SlotLease(slot: try await pool.acquire(prompt: prompt, cancellation: cancellation), pool: pool)
     }
 
     /// Reserves a slot and generates on it; see ``generate(on:prompt:options:cancellation:onText:)``.
     func generate(prompt: [Int], options: GenerationOptions, cancellation: CancellationFlag,
                   onText: @escaping @Sendable (String) -> Void) async throws -> GenerationResult {
-        let lease = try await reserve(prompt: prompt)
+        let lease = try await reserve(prompt: prompt, cancellation: cancellation)
         return try await generate(on: lease, prompt: prompt, options: options, cancellation: cancellation, onText: onText)
     }
 
@@ -107,7 +126,8 @@ final class Slot: @unchecked Sendable {
 
 actor SlotPool {
     private var free: [Slot]
-    private var waiters: [(prompt: [Int], continuation: CheckedContinuation<Slot, Error>)] = []
+    private var waiters: [(id: Int, prompt: [Int], continuation: CheckedContinuation<Slot, Error>)] = []
+    private var nextWaiter = 0
     private let maxQueue: Int
     private let metrics: ServerMetrics
 
@@ -119,7 +139,11 @@ actor SlotPool {
 
     var waiting: Int { waiters.count }
 
-    func acquire(prompt: [Int]) async throws -> Slot {
+    func acquire(prompt: [Int], cancellation: CancellationFlag) async throws -> Slot {
+        guard !cancellation.isCancelled else {
+            metrics.recordCancelledWhileQueued()
+            throw APIError.clientClosed
+        }
         if !free.isEmpty {
             // The slot whose cached tokens share the longest prefix with this prompt.
             let best = free.indices.max { a, b in
@@ -132,7 +156,21 @@ actor SlotPool {
                            type: "server_error", code: "server_busy")
         }
         metrics.setQueueLength(waiters.count + 1)
-        return try await withCheckedThrowingContinuation { waiters.append((prompt, $0)) }
+        let id = nextWaiter
+        nextWaiter += 1
+        return try await withCheckedThrowingContinuation { continuation in
+            waiters.append((id, prompt, continuation))
+            cancellation.onCancel { Task { await self.abandon(id) } }
+        }
+    }
+
+    /// Takes a waiter whose client went away out of the queue; nothing if it has its slot already.
+    private func abandon(_ id: Int) {
+        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+        let waiter = waiters.remove(at: index)
+        metrics.setQueueLength(waiters.count)
+        metrics.recordCancelledWhileQueued()
+        waiter.continuation.resume(throwing: APIError.clientClosed)
     }
 
     func release(_ slot: Slot) {

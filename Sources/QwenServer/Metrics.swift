@@ -16,7 +16,7 @@ final class ServerMetrics: Sendable {
         promptTokens = registry.makeCounter(name: "qwenkit_prompt_tokens_total", help: "Prompt tokens processed.")
         generatedTokens = registry.makeCounter(name: "qwenkit_generated_tokens_total", help: "Tokens generated.")
         cancelled = registry.makeCounter(name: "qwenkit_cancelled_generations_total",
-                                         help: "Generations stopped because the client went away.")
+                                         help: "Requests stopped (queued or generating) because the client went away.")
         tokensPerSecond = registry.makeGauge(name: "qwenkit_generation_tokens_per_second",
                                              help: "Tokens per second of the last finished generation.")
         queueLength = registry.makeGauge(name: "qwenkit_queue_length", help: "Requests waiting for a free slot.")
@@ -44,6 +44,11 @@ final class ServerMetrics: Sendable {
             tokensPerSecond.set(result.timings.generationTokensPerSecond)
         }
         if wasCancelled { cancelled.increment() }
+    }
+
+    /// A request whose client went away while it waited for a slot.
+    func recordCancelledWhileQueued() {
+        cancelled.increment()
     }
 
     func setQueueLength(_ n: Int) {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 import QwenKit
 import QwenTokenizer
@@ -13,13 +14,22 @@ public struct ServerConfiguration: Sendable {
     public var apiKey: String?
     /// Largest accepted request body.
     public var maxBodyBytes = 8 << 20
+    /// How long a client may take to send its request, and to come back with the next one.
+    public var timeouts = ConnectionTimeouts()
+    /// Open connections at most; further clients wait in the listen backlog.
+    public var maxConnections = 1024
+    /// Requests whose body is parsed, template rendered, prompt tokenized and schema compiled
+    /// at the same time (on their own threads, never on the event loop or the generation thread).
+    public var preparationThreads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount / 2))
+    /// Bounds on client JSON schemas (`response_format`, the parameters of forced tool calls).
+    public var schemaLimits = JSONSchemaLimits()
 
     public init() {}
 }
 
 /// The OpenAI-compatible routes over an engine.
-public func buildRouter(engine: InferenceEngine, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
-    let router = Router()
+public func buildRouter(engine: InferenceEngine, configuration: ServerConfiguration) -> Router<ServerRequestContext> {
+    let router = Router(context: ServerRequestContext.self)
     let api = OpenAIRoutes(engine: engine, configuration: configuration)
     router.add(middleware: MetricsMiddleware(metrics: engine.metrics))
     router.get("/health") { _, _ in jsonResponse(.object([("status", "ok")])) }
@@ -30,17 +40,21 @@ public func buildRouter(engine: InferenceEngine, configuration: ServerConfigurat
     let v1 = router.group("v1").add(middleware: APIKeyMiddleware(key: configuration.apiKey))
     v1.get("models") { _, _ in api.models() }
     v1.get("models/{id}") { _, context in try api.model(context.parameters.get("id") ?? "") }
-    v1.post("chat/completions") { request, _ in try await api.chatCompletion(request) }
-    v1.post("completions") { request, _ in try await api.completion(request) }
+    v1.post("chat/completions") { request, context in try await api.chatCompletion(request, connection: context.connection) }
+    v1.post("completions") { request, context in try await api.completion(request, connection: context.connection) }
     return router
 }
 
-/// Builds the application: the router bound to the configured address.
+/// Builds the application: the router bound to the configured address, every connection
+/// watched by a ``ConnectionGuard`` (timeouts, disconnects), at most `maxConnections` at once.
 public func buildApplication(engine: InferenceEngine, configuration: ServerConfiguration)
     -> some ApplicationProtocol {
-    Application(router: buildRouter(engine: engine, configuration: configuration),
-                configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                     serverName: "qwenkit"))
+    let timeouts = configuration.timeouts
+    return Application(router: buildRouter(engine: engine, configuration: configuration),
+                       server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(timeouts: timeouts)])),
+                       configuration: .init(address: .hostname(configuration.host, port: configuration.port),
+                                            serverName: "qwenkit",
+                                            availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)))
 }
 
 struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -97,6 +111,13 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 struct OpenAIRoutes: Sendable {
     let engine: InferenceEngine
     let configuration: ServerConfiguration
+    let preparation: PreparationPool
+
+    init(engine: InferenceEngine, configuration: ServerConfiguration) {
+        self.engine = engine
+        self.configuration = configuration
+        preparation = PreparationPool(width: configuration.preparationThreads)
+    }
 
     /// Qwen's recommended sampling when the client does not say (non-thinking mode).
     static let defaultSampling = SamplingParameters(temperature: 0.7, topK: 20, topP: 0.8, minP: 0)
@@ -119,7 +140,7 @@ struct OpenAIRoutes: Sendable {
                  param: "model", code: "model_not_found")
     }
 
-    private func readBody(_ request: Request) async throws -> RequestReader {
+    private func readBody(_ request: Request) async throws -> ByteBuffer {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -128,7 +149,18 @@ struct OpenAIRoutes: Sendable {
             throw APIError(.contentTooLarge, "The request body is larger than \(configuration.maxBodyBytes) bytes.",
                            code: "request_too_large")
         }
-        return try RequestReader(bytes: buffer.readableBytesView)
+        return buffer
+    }
+
+    /// Compiles a client's JSON schema within the configured limits; a schema over a limit, or
+    /// one no value satisfies, is the client's mistake (400, naming the limit or the reason).
+    private func compile(_ schema: JSONValue, param: String) throws -> CompiledJSONSchema {
+        do {
+            return try CompiledJSONSchema(schema, limits: configuration.schemaLimits)
+        } catch let error as JSONSchemaError {
+            let code = if case .limitExceeded = error { "json_schema_too_large" } else { "invalid_json_schema" }
+            throw APIError(.badRequest, error.description, param: param, code: code)
+        }
     }
 
     private func checkModel(_ name: String?) throws {
@@ -149,10 +181,25 @@ struct OpenAIRoutes: Sendable {
 
     // MARK: - Chat completions
 
-    func chatCompletion(_ request: Request) async throws -> Response {
-        let body = try await readBody(request)
-        var chat = try ChatCompletionRequest(body, defaults: Self.defaultSampling)
+    /// A chat request made ready to generate: its prompt tokens and how to read the answer.
+    struct PreparedChat: Sendable {
+        var chat: ChatCompletionRequest
+        var tokens: [Int]
+        var tools: OfferedTools
+        var format: ToolCallFormat
+        var startsInReasoning: Bool
+    }
+
+    /// Parses the body, renders the template, tokenizes and compiles the constraint: the CPU work
+    /// of a request, run on the preparation pool.
+    func prepareChat(_ body: ByteBuffer) throws -> PreparedChat {
+        var chat = try ChatCompletionRequest(RequestReader(bytes: body.readableBytesView), defaults: Self.defaultSampling)
         try checkModel(chat.model)
+        // Client schemas first: refusing one is cheaper than rendering the prompt.
+        var schema: CompiledJSONSchema?
+        if case .jsonSchema(let json) = chat.responseFormat { schema = try compile(json, param: "response_format") }
+        let functions = chat.forcedToolCalls
+        let compiledFunctions = try functions?.map { (name: $0.name, parameters: try compile($0.parameters, param: "tools")) }
         let offerTools = chat.toolChoice != .none && chat.tools != nil
         let prompt: String
         do {
@@ -167,32 +214,47 @@ struct OpenAIRoutes: Sendable {
         let tools = offerTools ? OfferedTools(definitions: chat.tools ?? []) : .none
         let format = engine.model.toolCallFormat
         let startsInReasoning = prompt.hasSuffix("<think>\n")
-        switch chat.responseFormat {
-        case .text: break
-        case .jsonObject: chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, schema: nil)
-        case .jsonSchema(let schema):
-            chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, schema: schema)
+        if let schema {
+            chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, compiled: schema)
+        } else if case .jsonObject = chat.responseFormat {
+            chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, schema: nil)
         }
-        if let functions = chat.forcedToolCalls {
+        if let functions, let compiledFunctions {
             // `required` or a named function: the answer must be a call, so it is generated as one.
             switch format {
             case .json:
-                chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, toolCalls: functions)
+                chat.settings.options.constraint = JSONConstraint(tokenizer: engine.tokenizer, compiledToolCalls: compiledFunctions)
             case .xml:
                 chat.settings.options.constraint = XMLToolCallConstraint(tokenizer: engine.tokenizer, toolCalls: functions,
                                                                          startsInReasoning: startsInReasoning)
             }
         }
+        return PreparedChat(chat: chat, tokens: tokens, tools: tools, format: format, startsInReasoning: startsInReasoning)
+    }
+
+    /// `connection`, when known, cancels the request (queued or generating, streamed or not) when its client goes.
+    func chatCompletion(_ request: Request, connection: ConnectionMonitor?) async throws -> Response {
+        let cancellation = CancellationFlag()
+        connection?.watch(cancellation)
+        var streaming = false
+        defer { if !streaming { connection?.unwatch(cancellation) } }
+        let body = try await readBody(request)
+        let prepared = try await preparation.run { try self.prepareChat(body) }
+        let (chat, tokens, tools, format, startsInReasoning) =
+            (prepared.chat, prepared.tokens, prepared.tools, prepared.format, prepared.startsInReasoning)
         let id = "chatcmpl-" + randomID()
         let created = Int(Date().timeIntervalSince1970)
         if chat.settings.stream {
             // The slot is taken before answering, so a full queue is a 503 status, not an error inside the stream.
-            let lease = try await engine.reserve(prompt: tokens)
+            let lease = try await engine.reserve(prompt: tokens, cancellation: cancellation)
             let parser = AssistantStreamParser(tools: tools, format: format, startsInReasoning: startsInReasoning)
-            return streamChat(id: id, created: created, tokens: tokens, lease: lease, settings: chat.settings, parser: parser)
+            streaming = true
+            return streamChat(id: id, created: created, tokens: tokens, lease: lease, settings: chat.settings, parser: parser,
+                              cancellation: cancellation, connection: connection)
         }
         let result = try await engine.generate(prompt: tokens, options: chat.settings.options,
-                                               cancellation: CancellationFlag()) { _ in }
+                                               cancellation: cancellation) { _ in }
+        guard !cancellation.isCancelled else { throw APIError.clientClosed }
         let output = AssistantOutput.parse(result.text, tools: tools, format: format, startsInReasoning: startsInReasoning)
         let finish = output.toolCalls.isEmpty ? result.finishReason.rawValue : FinishReason.toolCalls.rawValue
         let choice: JSONValue = .object([
@@ -220,10 +282,10 @@ struct OpenAIRoutes: Sendable {
     }
 
     private func streamChat(id: String, created: Int, tokens: [Int], lease: SlotLease, settings: CompletionSettings,
-                            parser: AssistantStreamParser) -> Response {
+                            parser: AssistantStreamParser, cancellation: CancellationFlag,
+                            connection: ConnectionMonitor?) -> Response {
         let engine = self.engine
         let events = AsyncStream<JSONValue>.makeStream()
-        let cancellation = CancellationFlag()
         let wantsLogprobs = settings.logprobs != nil
         // Log-probabilities of tokens whose text has not been sent yet; they ride with the next chunk.
         let pendingLogprobs = LogprobQueue()
@@ -271,6 +333,7 @@ struct OpenAIRoutes: Sendable {
             } catch {
                 events.continuation.yield(APIError.envelope(for: error))
             }
+            connection?.unwatch(cancellation)
             events.continuation.finish()
         }
         return sse(events.stream, cancellation: cancellation, generation: generation)
@@ -278,9 +341,9 @@ struct OpenAIRoutes: Sendable {
 
     // MARK: - Text completions
 
-    func completion(_ request: Request) async throws -> Response {
-        let body = try await readBody(request)
-        let completion = try TextCompletionRequest(body, defaults: Self.defaultSampling)
+    /// Parses a text completion request and tokenizes its prompt, on the preparation pool.
+    func prepareCompletion(_ body: ByteBuffer) throws -> (TextCompletionRequest, [Int]) {
+        let completion = try TextCompletionRequest(RequestReader(bytes: body.readableBytesView), defaults: Self.defaultSampling)
         try checkModel(completion.model)
         let tokens: [Int]
         switch completion.prompt {
@@ -294,6 +357,16 @@ struct OpenAIRoutes: Sendable {
         }
         guard !tokens.isEmpty else { throw APIError.invalid("prompt", "'prompt' must not be empty.") }
         try checkPrompt(tokens, settings: completion.settings, param: "prompt")
+        return (completion, tokens)
+    }
+
+    func completion(_ request: Request, connection: ConnectionMonitor?) async throws -> Response {
+        let cancellation = CancellationFlag()
+        connection?.watch(cancellation)
+        var streaming = false
+        defer { if !streaming { connection?.unwatch(cancellation) } }
+        let body = try await readBody(request)
+        let (completion, tokens) = try await preparation.run { try self.prepareCompletion(body) }
         let id = "cmpl-" + randomID()
         let created = Int(Date().timeIntervalSince1970)
         let engine = self.engine
@@ -304,14 +377,14 @@ struct OpenAIRoutes: Sendable {
         }
         if completion.settings.stream {
             let events = AsyncStream<JSONValue>.makeStream()
-            let cancellation = CancellationFlag()
             let settings = completion.settings
             @Sendable func chunk(_ choice: JSONValue) -> JSONValue {
                 .object([("id", .string(id)), ("object", "text_completion"), ("created", .int(created)),
                          ("model", .string(engine.modelID)), ("choices", .array([choice]))])
             }
             // The slot is taken before answering, so a full queue is a 503 status, not an error inside the stream.
-            let lease = try await engine.reserve(prompt: tokens)
+            let lease = try await engine.reserve(prompt: tokens, cancellation: cancellation)
+            streaming = true
             let generation = Task {
                 if !echo.isEmpty { events.continuation.yield(chunk(choice(echo, finish: nil))) }
                 do {
@@ -328,12 +401,14 @@ struct OpenAIRoutes: Sendable {
                 } catch {
                     events.continuation.yield(APIError.envelope(for: error))
                 }
+                connection?.unwatch(cancellation)
                 events.continuation.finish()
             }
             return sse(events.stream, cancellation: cancellation, generation: generation)
         }
         let result = try await engine.generate(prompt: tokens, options: completion.settings.options,
-                                               cancellation: CancellationFlag()) { _ in }
+                                               cancellation: cancellation) { _ in }
+        guard !cancellation.isCancelled else { throw APIError.clientClosed }
         return jsonResponse(.object([
             ("id", .string(id)), ("object", "text_completion"), ("created", .int(created)),
             ("model", .string(engine.modelID)),

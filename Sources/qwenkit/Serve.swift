@@ -14,12 +14,20 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Conversations generated at the same time, each with its own KV cache.") var parallel = 1
     @Option(help: "Requests that may wait for a free slot before new ones are refused with 503.") var queue = 64
     @Option(help: "Largest accepted request body, in bytes.") var maxBodyBytes = 8 << 20
+    @Option(help: "Seconds a new connection may take to send its request headers.") var headerTimeout = 60.0
+    @Option(help: "Seconds allowed between two reads of a request body.") var bodyTimeout = 60.0
+    @Option(help: "Seconds an idle keep-alive connection stays open.") var idleTimeout = 75.0
+    @Option(help: "Open connections at most; more wait until one closes.") var maxConnections = 1024
 
     func validate() throws {
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be in 1...64") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard queue >= 0 else { throw ValidationError("--queue must not be negative") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        for (name, seconds) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout)] {
+            guard seconds.isFinite, seconds > 0, seconds <= 86_400 else { throw ValidationError("\(name) must be in (0, 86400] seconds") }
+        }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
     }
 
     func run() async throws {
@@ -32,6 +40,10 @@ struct Serve: AsyncParsableCommand {
         configuration.port = port
         configuration.apiKey = apiKey
         configuration.maxBodyBytes = maxBodyBytes
+        configuration.timeouts.header = .seconds(headerTimeout)
+        configuration.timeouts.body = .seconds(bodyTimeout)
+        configuration.timeouts.idle = .seconds(idleTimeout)
+        configuration.maxConnections = maxConnections
         log("serving \(name) on http://\(host):\(port) (parallel \(parallel), context \(engine.contextLength))")
         try await buildApplication(engine: engine, configuration: configuration).runService()
     }

@@ -3,25 +3,40 @@ import QwenTokenizer
 /// Keeps generated text a valid JSON document — an object, or one matching a JSON schema
 /// (the subset OpenAI's structured outputs use: `type` object/array/string/number/integer/
 /// boolean/null, `properties`, `required`, `additionalProperties`, `items`, `enum`, `const`,
-/// `anyOf` of scalar types) — by checking each candidate token's bytes against an incremental
+/// `anyOf`, local `$ref`s) — by checking each candidate token's bytes against an incremental
 /// parser (a pushdown automaton) before it is accepted.
 ///
 /// Object keys are limited to the schema's properties, each at most once; `}` is allowed only
-/// after every required property; string enums are matched as they are written.
+/// after every required property; string enums are matched as they are written. The schema is
+/// compiled first (``CompiledJSONSchema``), so the work per byte does not grow with the schema.
 public struct JSONConstraint: TokenConstraint {
     private var checker: TokenBytesChecker<IncrementalJSONParser>
 
     /// A call to one of `tools` (name, JSON-schema parameters): `{"name": …, "arguments": {…}}`,
     /// the arguments matching the chosen function's parameters (`tool_choice: required`).
+    /// The schemas are compiled without limits; see ``init(tokenizer:compiledToolCalls:)``.
     public init(tokenizer: Tokenizer, toolCalls tools: [(name: String, parameters: JSONValue)]) {
-        checker = TokenBytesChecker(tokenizer: tokenizer,
-                                    automaton: IncrementalJSONParser(root: .toolCall(tools.map { ($0.name, SchemaNode($0.parameters)) })))
+        self.init(tokenizer: tokenizer, root: .toolCall(ToolCallSchema(tools.map { ($0.name, SchemaNode($0.parameters)) })))
     }
 
-    /// - Parameter schema: nil for any JSON object (`response_format: json_object`).
+    /// A call to one of `tools`, whose parameter schemas are already compiled (and checked against limits).
+    public init(tokenizer: Tokenizer, compiledToolCalls tools: [(name: String, parameters: CompiledJSONSchema)]) {
+        self.init(tokenizer: tokenizer, root: .toolCall(ToolCallSchema(tools.map { ($0.name, $0.parameters.root) })))
+    }
+
+    /// - Parameter schema: nil for any JSON object (`response_format: json_object`). Compiled
+    ///   without limits; see ``init(tokenizer:compiled:)``.
     public init(tokenizer: Tokenizer, schema: JSONValue?) {
-        checker = TokenBytesChecker(tokenizer: tokenizer, automaton: IncrementalJSONParser(
-            root: schema.map(SchemaNode.init) ?? .object(properties: [], required: [], additional: true)))
+        self.init(tokenizer: tokenizer, root: schema.map(SchemaNode.init) ?? .object(.anyKeys))
+    }
+
+    /// A document matching an already compiled (and checked) schema.
+    public init(tokenizer: Tokenizer, compiled schema: CompiledJSONSchema) {
+        self.init(tokenizer: tokenizer, root: schema.root)
+    }
+
+    private init(tokenizer: Tokenizer, root: SchemaNode) {
+        checker = TokenBytesChecker(tokenizer: tokenizer, automaton: IncrementalJSONParser(root: root))
     }
 
     public func allows(_ id: Int) -> Bool { checker.allows(id) }
@@ -59,56 +74,53 @@ struct TokenBytesChecker<Automaton: ByteAutomaton>: Sendable {
     }
 }
 
-/// What a JSON value must look like.
+/// What a JSON value must look like: a schema compiled by ``SchemaCompiler``.
 indirect enum SchemaNode: Sendable {
     case any
-    case object(properties: [(name: String, node: SchemaNode)], required: Set<String>, additional: Bool)
+    /// Nothing: no value is valid (the items of an array that must stay empty).
+    case never
+    case object(ObjectSchema)
     case array(SchemaNode)
     case string
     case number(integerOnly: Bool)
-    case boolean
-    case null
-    /// One of these exact serialized values.
-    case literals([String])
-    /// Any of these nodes (scalar types only; the first one the first byte fits is used).
+    /// One of these exact values (`enum`, `const`, booleans, null).
+    case literals(LiteralSet)
+    /// Any of these nodes (the first one the first byte fits is used).
     case union([SchemaNode])
     /// A function call `{"name": N, "arguments": A}` whose arguments follow the schema of the
     /// function named N; the name comes first.
-    case toolCall([(name: String, arguments: SchemaNode)])
+    case toolCall(ToolCallSchema)
 
+    /// Compiles `schema` without limits, for schemas the program wrote itself; one that cannot be
+    /// compiled (unsatisfiable, an unresolvable `$ref`) allows nothing.
     init(_ schema: JSONValue) {
-        if let constant = schema["const"] {
-            self = .literals([constant.pythonJSON])
-            return
+        self.init(schema, document: schema)
+    }
+
+    /// Compiles `schema`, a part of `document` (whose `$defs` its `$ref`s name), without limits.
+    init(_ schema: JSONValue, document: JSONValue) {
+        var compiler = SchemaCompiler(document: document, limits: .unlimited)
+        self = (try? compiler.compile(schema, path: "#", depth: 0)) ?? .never
+    }
+}
+
+/// The functions a tool call may name, by name, with the schema of each one's arguments.
+struct ToolCallSchema: Sendable {
+    /// The names, as a string enum; the trie's word indices index `arguments`.
+    let names: LiteralSet
+    let arguments: [SchemaNode]
+    /// The call object: `name` then `arguments`, both required.
+    let object: ObjectSchema
+
+    init(_ tools: [(name: String, arguments: SchemaNode)]) {
+        names = LiteralSet(strings: tools.map { Array($0.name.utf8) }, others: [])
+        var arguments = [SchemaNode](repeating: .never, count: names.strings.words.count)
+        for tool in tools.reversed() {
+            if let index = names.strings.index(of: Array(tool.name.utf8)) { arguments[index] = tool.arguments }
         }
-        if let values = schema["enum"]?.arrayValue {
-            self = .literals(values.map(\.pythonJSON))
-            return
-        }
-        if let options = (schema["anyOf"] ?? schema["oneOf"])?.arrayValue {
-            self = .union(options.map(SchemaNode.init))
-            return
-        }
-        if let types = schema["type"]?.arrayValue {
-            self = .union(types.map { SchemaNode(.object([("type", $0)] + (schema.objectValue ?? []).filter { $0.0 != "type" })) })
-            return
-        }
-        switch schema["type"]?.stringValue {
-        case "object"?:
-            let properties = (schema["properties"]?.objectValue ?? []).map { (name: $0.0, node: SchemaNode($0.1)) }
-            let required = Set((schema["required"]?.arrayValue ?? []).compactMap(\.stringValue))
-            // Structured outputs are strict: without properties, any key is allowed.
-            let additional = properties.isEmpty || schema["additionalProperties"]?.boolValue == true
-            self = .object(properties: properties, required: required, additional: additional)
-        case "array"?: self = .array(schema["items"].map(SchemaNode.init) ?? .any)
-        case "string"?: self = .string
-        case "number"?: self = .number(integerOnly: false)
-        case "integer"?: self = .number(integerOnly: true)
-        case "boolean"?: self = .boolean
-        case "null"?: self = .null
-        default:
-            self = schema["properties"] != nil ? SchemaNode(.object([("type", "object")] + (schema.objectValue ?? []))) : .any
-        }
+        self.arguments = arguments
+        object = ObjectSchema(properties: [("name", .literals(names)), ("arguments", .any)], required: ["name", "arguments"],
+                              additional: false)
     }
 }
 
@@ -120,32 +132,51 @@ struct IncrementalJSONParser: ByteAutomaton {
         /// Inside an object: the node, the keys seen, and where we are.
         case object(ObjectState)
         case array(node: SchemaNode, count: Int, expectingValue: Bool)
-        /// Inside a string; `candidates` restricts its content (keys, enums) when non-nil.
-        case string(content: [UInt8], candidates: [[UInt8]]?, isKey: Bool, escape: EscapeState)
+        /// Inside a free string; `content` is kept for keys only.
+        case string(content: [UInt8], isKey: Bool, escape: EscapeState)
+        /// Inside a string that must be one of a trie's words (a property name, an enum string),
+        /// at `node`. For a key, `excluded` lists the word indices no longer allowed.
+        case word(ByteTrie, node: Int32, excluded: [Int]?)
         case number(NumberState, integerOnly: Bool)
-        /// The rest of `true`, `false`, `null` or a literal enum value.
-        case literal(remaining: [[UInt8]], matched: Int)
+        /// Inside `true`, `false`, `null` or a non-string enum value: a trie of them, at `node`.
+        case literal(ByteTrie, node: Int32)
     }
 
     struct ObjectState: Sendable {
-        var properties: [(name: String, node: SchemaNode)]
-        var required: Set<String>
-        var additional: Bool
+        var schema: ObjectSchema
         var seen: Set<String> = []
+        /// Property indices (in `schema.keys`) already written.
+        var seenIndices: [Int] = []
         var phase: Phase = .keyOrEnd
         var pendingKey = ""
-        /// For a tool call: the functions whose name may be chosen; choosing one adds its arguments.
-        var choices: [(name: String, arguments: SchemaNode)]?
+        /// For a tool call: the functions whose name may be chosen, and the chosen one's arguments.
+        var choices: ToolCallSchema?
+        var chosenArguments: SchemaNode?
 
         enum Phase: Sendable { case keyOrEnd, key, colon, commaOrEnd }
 
-        func node(for key: String) -> SchemaNode? {
-            if let match = properties.first(where: { $0.name == key }) { return match.node }
-            return additional ? .any : nil
+        init(schema: ObjectSchema, choices: ToolCallSchema? = nil) {
+            self.schema = schema
+            self.choices = choices
         }
 
-        var allowedKeys: [[UInt8]]? {
-            additional ? nil : properties.map(\.name).filter { !seen.contains($0) }.map { Array($0.utf8) }
+        func node(for key: String) -> SchemaNode? {
+            if choices != nil, key == "arguments" { return chosenArguments }
+            return schema.node(for: key)
+        }
+
+        /// Property indices that may not be written now: those seen, and a tool call's
+        /// `arguments` until its name is chosen.
+        var excludedKeys: [Int] {
+            guard choices != nil, chosenArguments == nil, let arguments = schema.keys.index(of: Array("arguments".utf8)) else {
+                return seenIndices
+            }
+            return seenIndices + [arguments]
+        }
+
+        /// Whether another key may follow.
+        var acceptsKey: Bool {
+            schema.additional || schema.keys.hasWord(below: ByteTrie.root, excluding: excludedKeys)
         }
     }
 
@@ -173,8 +204,8 @@ struct IncrementalJSONParser: ByteAutomaton {
             return [.zero, .integer, .fraction, .exponent].contains(state)
         }
         // So is a literal that may still grow (`1` of the enum [1, 10]).
-        if stack.count == 1, case let .literal(remaining, matched) = stack[0] {
-            return remaining.contains { $0.count == matched }
+        if stack.count == 1, case let .literal(trie, node) = stack[0] {
+            return trie.terminal(node) != nil
         }
         return false
     }
@@ -213,31 +244,35 @@ struct IncrementalJSONParser: ByteAutomaton {
             if whitespace(b) { return whitespaceRun <= Self.maxWhitespaceRun }
             switch object.phase {
             case .keyOrEnd, .key:
-                if b == UInt8(ascii: "}"), object.phase == .keyOrEnd, object.required.isSubset(of: object.seen) {
+                if b == UInt8(ascii: "}"), object.phase == .keyOrEnd, object.schema.required.isSubset(of: object.seen) {
                     stack.removeLast()
                     return closeValue()
                 }
-                guard b == UInt8(ascii: "\"") else { return false }
-                if let allowed = object.allowedKeys, allowed.isEmpty { return false }
+                guard b == UInt8(ascii: "\""), object.acceptsKey else { return false }
                 object.phase = .colon
                 stack[stack.count - 1] = .object(object)
-                stack.append(.string(content: [], candidates: object.allowedKeys, isKey: true, escape: .none))
+                if object.schema.additional {
+                    stack.append(.string(content: [], isKey: true, escape: .none))
+                } else {
+                    stack.append(.word(object.schema.keys, node: ByteTrie.root, excluded: object.excludedKeys))
+                }
                 return true
             case .colon:
                 guard b == UInt8(ascii: ":"), let node = object.node(for: object.pendingKey) else { return false }
                 object.seen.insert(object.pendingKey)
+                if let index = object.schema.keys.index(of: Array(object.pendingKey.utf8)) { object.seenIndices.append(index) }
                 object.phase = .commaOrEnd
                 stack[stack.count - 1] = .object(object)
                 stack.append(.value(node))
                 return true
             case .commaOrEnd:
                 // A comma needs a key to follow: none is left once every allowed property is written.
-                if b == UInt8(ascii: ","), object.allowedKeys?.isEmpty != true {
+                if b == UInt8(ascii: ","), object.acceptsKey {
                     object.phase = .key
                     stack[stack.count - 1] = .object(object)
                     return true
                 }
-                guard b == UInt8(ascii: "}"), object.required.isSubset(of: object.seen) else { return false }
+                guard b == UInt8(ascii: "}"), object.schema.required.isSubset(of: object.seen) else { return false }
                 stack.removeLast()
                 return closeValue()
             }
@@ -261,64 +296,58 @@ struct IncrementalJSONParser: ByteAutomaton {
             stack.removeLast()
             return closeValue()
 
-        case .string(var content, let candidates, let isKey, let escape):
+        case .string(var content, let isKey, let escape):
             whitespaceRun = 0
             switch escape {
             case .backslash:
-                guard candidates == nil else { return false }  // keys and enums: no escapes
                 let simple: [UInt8] = Array("\"\\/bfnrt".utf8)
                 if b == UInt8(ascii: "u") {
-                    stack[stack.count - 1] = .string(content: content, candidates: nil, isKey: isKey, escape: .unicode(0))
+                    stack[stack.count - 1] = .string(content: content, isKey: isKey, escape: .unicode(0))
                     return true
                 }
                 guard simple.contains(b) else { return false }
-                stack[stack.count - 1] = .string(content: content, candidates: nil, isKey: isKey, escape: .none)
+                stack[stack.count - 1] = .string(content: content, isKey: isKey, escape: .none)
                 return true
             case .unicode(let n):
                 guard (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66) else { return false }
-                stack[stack.count - 1] = .string(content: content, candidates: nil, isKey: isKey,
-                                                 escape: n == 3 ? .none : .unicode(n + 1))
+                stack[stack.count - 1] = .string(content: content, isKey: isKey, escape: n == 3 ? .none : .unicode(n + 1))
                 return true
             case .none:
                 if b == UInt8(ascii: "\"") {
-                    if let candidates, !candidates.contains(content) { return false }
                     stack.removeLast()
-                    if isKey, case .object(var object)? = stack.last {
-                        object.pendingKey = String(decoding: content, as: UTF8.self)
-                        guard object.node(for: object.pendingKey) != nil, !object.seen.contains(object.pendingKey) else {
-                            return false
-                        }
-                        stack[stack.count - 1] = .object(object)
-                        return true
-                    }
-                    if case .object(var object)? = stack.last, let choices = object.choices, object.pendingKey == "name" {
-                        let name = String(decoding: content, as: UTF8.self)
-                        guard let chosen = choices.first(where: { $0.name == name }) else { return false }
-                        object.properties.append((name: "arguments", node: chosen.arguments))
-                        stack[stack.count - 1] = .object(object)
-                    }
+                    if isKey { return closeKey(String(decoding: content, as: UTF8.self)) }
                     return closeValue()
                 }
                 if b == UInt8(ascii: "\\") {
-                    // Keys and enum values are matched as written, without escapes.
-                    guard candidates == nil else { return false }
-                    stack[stack.count - 1] = .string(content: content, candidates: candidates, isKey: isKey, escape: .backslash)
+                    stack[stack.count - 1] = .string(content: content, isKey: isKey, escape: .backslash)
                     return true
                 }
                 guard b >= 0x20 else { return false }
-                content.append(b)
-                if let candidates {
-                    let narrowed = candidates.filter { $0.starts(with: content) }
-                    guard !narrowed.isEmpty else { return false }
-                    stack[stack.count - 1] = .string(content: content, candidates: narrowed, isKey: isKey, escape: .none)
-                } else if isKey {
-                    stack[stack.count - 1] = .string(content: content, candidates: nil, isKey: isKey, escape: .none)
-                } else {
-                    // Free strings need not remember their content.
-                    stack[stack.count - 1] = .string(content: [], candidates: nil, isKey: false, escape: .none)
+                // Free values need not remember their content.
+                if isKey {
+                    content.append(b)
+                    stack[stack.count - 1] = .string(content: content, isKey: true, escape: .none)
                 }
                 return true
             }
+
+        case let .word(trie, node, excluded):
+            whitespaceRun = 0
+            if b == UInt8(ascii: "\"") {
+                guard let index = trie.terminal(node), excluded?.contains(index) != true else { return false }
+                stack.removeLast()
+                if excluded != nil { return closeKey(String(decoding: trie.words[index], as: UTF8.self)) }
+                if case .object(var object)? = stack.last, let choices = object.choices, object.pendingKey == "name" {
+                    object.chosenArguments = choices.arguments[index]
+                    stack[stack.count - 1] = .object(object)
+                }
+                return closeValue()
+            }
+            // Keys and enum values are matched as written, without escapes.
+            guard b >= 0x20, b != UInt8(ascii: "\\"), let next = trie.child(node, b) else { return false }
+            if let excluded, !trie.hasWord(below: next, excluding: excluded) { return false }
+            stack[stack.count - 1] = .word(trie, node: next, excluded: excluded)
+            return true
 
         case .number(let state, let integerOnly):
             if let next = Self.advance(state, b, integerOnly: integerOnly) {
@@ -332,47 +361,56 @@ struct IncrementalJSONParser: ByteAutomaton {
             guard closeValue() else { return false }
             return step(b)
 
-        case .literal(let remaining, let matched):
-            let narrowed = remaining.filter { $0.count > matched && $0[matched] == b }
-            guard !narrowed.isEmpty else {
+        case let .literal(trie, node):
+            guard let next = trie.child(node, b) else {
                 // A literal that is complete here (`1` of the enum [1, 10]) ends; the byte belongs to what follows.
-                guard remaining.contains(where: { $0.count == matched }) else { return false }
+                guard trie.terminal(node) != nil else { return false }
                 stack.removeLast()
                 guard closeValue() else { return false }
                 return step(b)
             }
             whitespaceRun = 0
-            if narrowed.allSatisfy({ $0.count == matched + 1 }) {
+            if trie.terminal(next) != nil, !trie.hasChildren(next) {
                 stack.removeLast()
                 return closeValue()
             }
-            stack[stack.count - 1] = .literal(remaining: narrowed, matched: matched + 1)
+            stack[stack.count - 1] = .literal(trie, node: next)
             return true
         }
+    }
+
+    /// A key just ended: the object (now on top) expects its colon.
+    private mutating func closeKey(_ key: String) -> Bool {
+        guard case .object(var object)? = stack.last, object.node(for: key) != nil, !object.seen.contains(key) else {
+            return false
+        }
+        object.pendingKey = key
+        stack[stack.count - 1] = .object(object)
+        return true
     }
 
     /// Starts a value of `node` whose first byte is `b`.
     private mutating func begin(_ node: SchemaNode, with b: UInt8) -> Bool {
         whitespaceRun = 0
         switch node {
+        case .never:
+            return false
         case .any:
             switch b {
-            case UInt8(ascii: "{"): return begin(.object(properties: [], required: [], additional: true), with: b)
+            case UInt8(ascii: "{"): return begin(.object(.anyKeys), with: b)
             case UInt8(ascii: "["): return begin(.array(.any), with: b)
             case UInt8(ascii: "\""): return begin(.string, with: b)
-            case UInt8(ascii: "t"), UInt8(ascii: "f"): return begin(.boolean, with: b)
-            case UInt8(ascii: "n"): return begin(.null, with: b)
+            case UInt8(ascii: "t"), UInt8(ascii: "f"): return begin(.literals(.booleans), with: b)
+            case UInt8(ascii: "n"): return begin(.literals(.null), with: b)
             default: return begin(.number(integerOnly: false), with: b)
             }
         case .toolCall(let options):
             guard b == UInt8(ascii: "{") else { return false }
-            let names = SchemaNode.literals(options.map { JSONValue.string($0.name).pythonJSON })
-            stack.append(.object(ObjectState(properties: [("name", names)], required: ["name", "arguments"],
-                                             additional: false, choices: options)))
+            stack.append(.object(ObjectState(schema: options.object, choices: options)))
             return true
-        case let .object(properties, required, additional):
+        case .object(let schema):
             guard b == UInt8(ascii: "{") else { return false }
-            stack.append(.object(ObjectState(properties: properties, required: required, additional: additional)))
+            stack.append(.object(ObjectState(schema: schema)))
             return true
         case .array(let items):
             guard b == UInt8(ascii: "[") else { return false }
@@ -380,29 +418,21 @@ struct IncrementalJSONParser: ByteAutomaton {
             return true
         case .string:
             guard b == UInt8(ascii: "\"") else { return false }
-            stack.append(.string(content: [], candidates: nil, isKey: false, escape: .none))
+            stack.append(.string(content: [], isKey: false, escape: .none))
             return true
         case .number(let integerOnly):
             guard let state = Self.advance(.sign, b, integerOnly: integerOnly) else { return false }
             stack.append(.number(state, integerOnly: integerOnly))
             return true
-        case .boolean:
-            stack.append(.literal(remaining: [Array("true".utf8), Array("false".utf8)], matched: 0))
-            return step(b)
-        case .null:
-            stack.append(.literal(remaining: [Array("null".utf8)], matched: 0))
-            return step(b)
         case .literals(let values):
-            // String enums are typed as strings with candidates; other literals byte by byte.
-            let strings = values.filter { $0.hasPrefix("\"") }
-            if b == UInt8(ascii: "\""), !strings.isEmpty {
-                let contents = strings.compactMap { (try? JSONValue.parse($0))?.stringValue }.map { Array($0.utf8) }
-                stack.append(.string(content: [], candidates: contents, isKey: false, escape: .none))
+            // String enums are typed as strings matched against a trie; other literals byte by byte.
+            if b == UInt8(ascii: "\"") {
+                guard !values.strings.isEmpty else { return false }
+                stack.append(.word(values.strings, node: ByteTrie.root, excluded: nil))
                 return true
             }
-            let others = values.filter { !$0.hasPrefix("\"") }.map { Array($0.utf8) }
-            guard !others.isEmpty else { return false }
-            stack.append(.literal(remaining: others, matched: 0))
+            guard !values.others.isEmpty else { return false }
+            stack.append(.literal(values.others, node: ByteTrie.root))
             return step(b)
         case .union(let options):
             for option in options {

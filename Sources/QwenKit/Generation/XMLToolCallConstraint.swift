@@ -36,7 +36,8 @@ public struct XMLToolCallConstraint: TokenConstraint {
 struct XMLToolCallAutomaton: ByteAutomaton {
     struct Function: Sendable {
         var name: String
-        var properties: [(name: String, schema: JSONValue)]
+        /// Each property's schema, and its compiled form for JSON values (compiled once, here).
+        var properties: [(name: String, schema: JSONValue, node: SchemaNode)]
         var required: Set<String>
     }
 
@@ -79,7 +80,9 @@ struct XMLToolCallAutomaton: ByteAutomaton {
 
     init(tools: [(name: String, parameters: JSONValue)], startsInReasoning: Bool) {
         functions = tools.map { tool in
-            let properties = (tool.parameters["properties"]?.objectValue ?? []).map { (name: $0.0, schema: $0.1) }
+            let properties = (tool.parameters["properties"]?.objectValue ?? []).map {
+                (name: $0.0, schema: $0.1, node: SchemaNode($0.1, document: tool.parameters))
+            }
             let required = Set((tool.parameters["required"]?.arrayValue ?? []).compactMap(\.stringValue))
             // A required key the schema does not list could never be written; it is not waited for.
             return Function(name: tool.name, properties: properties,
@@ -186,11 +189,12 @@ struct XMLToolCallAutomaton: ByteAutomaton {
                 // `<parameter=KEY>\n`
                 let key = String(decoding: chosen.dropFirst(Self.parameterOpen.count).dropLast(2), as: UTF8.self)
                 seen.insert(key)
-                startValue(schema: function?.properties.first { $0.name == key }?.schema)
+                let property = function?.properties.first { $0.name == key }
+                startValue(schema: property?.schema, node: property?.node)
             }
         case .value:
             // The newline after a free key's `>`.
-            startValue(schema: nil)
+            startValue(schema: nil, node: nil)
         }
         return true
     }
@@ -211,7 +215,7 @@ struct XMLToolCallAutomaton: ByteAutomaton {
     }
 
     /// A value of `schema`, right after the newline that follows `<parameter=KEY>`.
-    private mutating func startValue(schema: JSONValue?) {
+    private mutating func startValue(schema: JSONValue?, node: SchemaNode?) {
         let types = XMLParameterValue.types(schema)
         // The newline before the value counts towards `\n</parameter>` (an empty value).
         closeMatched = 1
@@ -226,8 +230,8 @@ struct XMLToolCallAutomaton: ByteAutomaton {
                 return
             }
         }
-        if let schema, !types.isEmpty, !types.contains("string") {
-            phase = .json(IncrementalJSONParser(root: SchemaNode(schema)))
+        if let node, !types.isEmpty, !types.contains("string") {
+            phase = .json(IncrementalJSONParser(root: node))
         } else {
             phase = .text
         }
