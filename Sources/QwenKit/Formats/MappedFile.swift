@@ -96,25 +96,11 @@ public func readModelFile(_ path: String, limit: Int = 256 << 20) throws(ModelFi
     return bytes
 }
 
-/// `text` made safe to show on a terminal: at most `limit` characters (then "…"), with control
-/// characters, escape sequences and bidi overrides written as `\u{…}`. For names and values
-/// taken from model files, which a stranger wrote.
+/// `text` made safe to show on a terminal: at most `limit` characters (then "…"), control
+/// characters, escape sequences and bidi overrides escaped (``TerminalText``). For names and
+/// values taken from model files, which a stranger wrote.
 public func terminalExcerpt(_ text: some StringProtocol, limit: Int = 80) -> String {
-    var out = ""
-    var count = 0
-    for scalar in text.unicodeScalars {
-        if count == limit { out += "…"; break }
-        count += 1
-        let v = scalar.value
-        let unsafe = v < 0x20 || (0x7F...0x9F).contains(v) || (0x202A...0x202E).contains(v)
-            || (0x2066...0x2069).contains(v) || v == 0x200E || v == 0x200F || v == 0x061C
-        if unsafe {
-            out += "\\u{" + String(v, radix: 16) + "}"
-        } else {
-            out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
+    TerminalText.excerpt(text, limit: limit)
 }
 
 /// Why a model file could not be used. Every case names the file's field or value at fault.

@@ -1,4 +1,5 @@
-/// Text from strangers (MCP servers, the model) made safe to show in a terminal.
+/// Text from strangers (model files, templates, MCP servers, the model, remote replies) made safe
+/// to show in a terminal.
 ///
 /// A terminal obeys control characters and escape sequences in what it prints: `ESC [ 2 K` erases
 /// the line, `CR` returns to its start, a bidi override reorders what follows. Anything untrusted
@@ -38,5 +39,15 @@ public enum TerminalText {
     private static func hex(_ value: UInt32, digits: Int) -> String {
         let text = String(value, radix: 16)
         return String(repeating: "0", count: max(0, digits - text.count)) + text
+    }
+
+    /// At most `limit` characters of `text` (then "…"), escaped as ``escaped(_:keepingNewlines:)``
+    /// does: for names and values quoted in error messages.
+    public static func excerpt(_ text: some StringProtocol, limit: Int = 80) -> String {
+        let scalars = text.unicodeScalars
+        guard scalars.count > limit else { return escaped(String(text)) }
+        var head = String.UnicodeScalarView()
+        head.append(contentsOf: scalars.prefix(max(limit, 0)))
+        return escaped(String(head)) + "…"
     }
 }
