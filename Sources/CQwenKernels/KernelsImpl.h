@@ -733,9 +733,10 @@ static void QK_NAME(qk_small_product)(int rows, int inner, int triangular, const
 /// Weight row (F16 1, BF16 30 or Q8_0 8) · float activations: `count` values (Q8_0: a multiple of 32).
 static float QK_NAME(qk_dot_float_row)(int type, long count, const void *w, const float *x) {
     const uint8_t *p = (const uint8_t *)w;
-    qk_v16f acc0 = {0}, acc1 = {0};
+    qk_v16f acc0 = {0};
     long i = 0;
     if (type == 8) {   // Q8_0: [d f16][32 x i8]
+        qk_v16f acc1 = {0};
         typedef int8_t v16b __attribute__((__vector_size__(16)));
         for (; i + 32 <= count; i += 32, p += 34) {
             v16b q0, q1;
@@ -768,7 +769,7 @@ static float QK_NAME(qk_dot_float_row)(int type, long count, const void *w, cons
         }
         acc0 = QK_FMA(wv, ld16(x + i), acc0);
     }
-    float sum = hsum16(acc0 + acc1);
+    float sum = hsum16(acc0);
     for (; i < count; ++i) {
         uint16_t h;
         memcpy(&h, p + 2 * i, 2);
