@@ -2,7 +2,11 @@
 # Side-by-side speed comparison: llama.cpp's llama-bench vs `qwenkit bench`, same GGUF, same
 # threads, alternating A B A B. Run by hand, not in CI (it builds llama.cpp, minutes on 2 cores).
 #
-#   benchmarks/compare-llamacpp.sh [-m GGUF] [-t "1 2"] [-r 3] [-p 512] [-n 128] [-k 2] [-f 30]
+#   benchmarks/compare-llamacpp.sh [-m GGUF] [-t "1 2"] [-r 3] [-p 512] [-n 128] [-k 2] [-f 30] [-i avx2]
+#
+# -i avx2: both engines held to AVX2/FMA/F16C on a CPU that has more (AVX-512): llama.cpp built
+# with GGML_NATIVE=OFF, GGML_AVX2=ON, GGML_AVX512=OFF (into build-avx2/), qwenkit run with
+# QWENKIT_ISA=avx2 — how an AVX2-only CPU compares, measured on this one.
 #
 # Time to first token (-f: prompt length, 0 to skip): one prompt of that many tokens processed
 # from an empty cache, logits of its last position included (both engines compute the output
@@ -19,15 +23,24 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 MODEL="${HOME}/.cache/qwenkit/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 THREADS="1 2"; REPS=3; PP=512; TG=128; ROUNDS=2; BUILD_ONLY=0; FIRST=30
-while getopts "m:t:r:p:n:k:f:b" opt; do
+ISA=native
+while getopts "m:t:r:p:n:k:f:i:b" opt; do
   case $opt in
+    i) ISA=$OPTARG; [[ $ISA == native || $ISA == avx2 ]] || { echo "-i: native or avx2" >&2; exit 2; } ;;
     m) MODEL=$OPTARG ;; t) THREADS=$OPTARG ;; r) REPS=$OPTARG ;; p) PP=$OPTARG ;; n) TG=$OPTARG ;;
     k) ROUNDS=$OPTARG ;; f) FIRST=$OPTARG ;; b) BUILD_ONLY=1 ;; *) exit 2 ;;
   esac
 done
 
 TP=${LLAMACPP_DIR:-$ROOT/third_party/llamacpp}
-BENCH=$TP/build/bin/llama-bench
+BUILD=$TP/build; CPUFLAGS=(-DGGML_NATIVE=ON)
+if [[ $ISA == avx2 ]]; then
+  BUILD=$TP/build-avx2
+  CPUFLAGS=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+            -DGGML_AVX512=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AVX_VNNI=OFF)
+  export QWENKIT_ISA=avx2
+fi
+BENCH=$BUILD/bin/llama-bench
 if [[ ! -x $BENCH ]]; then
   mkdir -p "$TP"
   # A venv with cmake and the sdist's build backend (so pip can read the sdist's metadata
@@ -41,10 +54,10 @@ if [[ ! -x $BENCH ]]; then
     tar -xzf "$TP"/sdist/llama_cpp_python-*.tar.gz -C "$TP/src" --strip-components=1
   fi
   NOAMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
-  cmake -S "$TP/src/vendor/llama.cpp" -B "$TP/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+  cmake -S "$TP/src/vendor/llama.cpp" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "${CPUFLAGS[@]}" \
     -DCMAKE_C_FLAGS="$NOAMX" -DCMAKE_CXX_FLAGS="$NOAMX" -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >"$TP/cmake.log" 2>&1
-  cmake --build "$TP/build" --target llama-bench -j2 >"$TP/build.log" 2>&1
+  cmake --build "$BUILD" --target llama-bench -j2 >"$TP/build.log" 2>&1
 fi
 [[ $BUILD_ONLY == 1 ]] && { echo "built $BENCH"; exit 0; }
 
@@ -91,7 +104,7 @@ llama_rss() {
   else echo 0; fi
 }
 
-printf "model: %s\npp=%s tg=%s reps=%s rounds=%s\n\n" "$MODEL" "$PP" "$TG" "$REPS" "$ROUNDS"
+printf "model: %s\ninstruction sets: %s\npp=%s tg=%s reps=%s rounds=%s\n\n" "$MODEL" "$ISA" "$PP" "$TG" "$REPS" "$ROUNDS"
 printf "%-8s %-3s %-8s %18s %18s %12s %9s\n" threads run engine "pp t/s (sd)" "tg t/s (sd)" "peak RSS MB" "load ms"
 for t in $THREADS; do
   lp=(); lt=(); qp=(); qt=()

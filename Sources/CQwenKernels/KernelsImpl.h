@@ -13,7 +13,7 @@
 //
 // Activation precondition (true of anything `quantizeActivations` writes): Q8 activation
 // bytes are in -127...127 (the sign trick used for signed x signed products needs it).
-// Panels (level 2 only) are described in include/CQwenKernels.h.
+// Panels (levels 1 and 2; level 1 in PanelsAVX2.h) are described in include/CQwenKernels.h.
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
@@ -850,14 +850,14 @@ static void QK_NAME(qk_dot_rows)(int type, int blocks, const void *w, const void
     }
 }
 
-#if QK_LEVEL >= 2
+#if QK_LEVEL >= 1
 // MARK: - Panels
 
+#if QK_LEVEL >= 2
 /// Quantizes `blocks` blocks of 32 floats at `x` into the activation layout at `dst`
 /// (`blocks * QK_ACT_BYTES` bytes), seeding for weights whose unsigned values carry `offset`.
 /// Rounding: to nearest, ties to even. Non-finite values are not expected.
 static inline void quantize_act(const float *x, void *dst, int blocks, int offset) {
-#if QK_LEVEL >= 2
     uint8_t *o = (uint8_t *)dst;
     const __m512 absMask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     const __m512 lim = _mm512_set1_ps(127.0f), nlim = _mm512_set1_ps(-127.0f);
@@ -890,15 +890,11 @@ static inline void quantize_act(const float *x, void *dst, int blocks, int offse
         memcpy(o + 72, &c, 4);
         memcpy(o + 76, &c0, 4);
     }
-#else
-    (void)x; (void)dst; (void)blocks; (void)offset;
-#endif
 }
 
 /// Quantizes `blocks` blocks of 32 floats at `x` into the three-part (Q8_0) activation layout at
 /// `dst` (`blocks * QK_ACT3_BYTES` bytes). Rounding: to nearest, ties to even.
 static inline void quantize_act3(const float *x, void *dst, int blocks) {
-#if QK_LEVEL >= 2
     uint8_t *o = (uint8_t *)dst;
     const __m512 absMask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     const __m512 lim = _mm512_set1_ps(127.0f), nlim = _mm512_set1_ps(-127.0f);
@@ -926,12 +922,8 @@ static inline void quantize_act3(const float *x, void *dst, int blocks) {
             memcpy(o + 100 + 4 * part, &c, 4);
         }
     }
-#else
-    (void)x; (void)dst; (void)blocks;
-#endif
 }
 
-#if QK_LEVEL >= 2
 /// The unsigned weights of chunk `c` (0...7: columns 4c...4c+3 of a 32-column block, 16 rows x 4
 /// bytes) of the panel block at `p`.
 static inline __attribute__((always_inline)) __m512i qk_panel_chunk(const uint8_t *p, int c, const int TYPE) {
@@ -942,7 +934,6 @@ static inline __attribute__((always_inline)) __m512i qk_panel_chunk(const uint8_
     const __m512i n = (c & 1) ? _mm512_and_si512(_mm512_srli_epi16(v, 4), low4) : _mm512_and_si512(v, low4);
     return n;
 }
-#endif
 
 /// out[t * outStride + r] = panel row r · token t, for r < rows (1...16) and t < nt (1...NT, NT <= 4:
 /// tiles of 6 and 8 tokens measured no faster on one thread and 5% slower on two, from spills).
@@ -952,7 +943,6 @@ static inline __attribute__((always_inline)) __m512i qk_panel_chunk(const uint8_
 static inline __attribute__((always_inline))
 void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStride, int nt, int blocks,
                         float *out, long outStride, long prefetch, const int TYPE, const int NT) {
-#if QK_LEVEL >= 2
     const long actBytes = TYPE == QK_PANEL_Q8_0 ? QK_ACT3_BYTES : QK_ACT_BYTES;
     const uint8_t *at0[4];
     for (int t = 0; t < NT; ++t) at0[t] = (const uint8_t *)act + (t < nt ? t : nt - 1) * aStride;
@@ -1057,11 +1047,10 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
     }
     const __mmask16 keep = (__mmask16)((1u << rows) - 1u);
     for (int t = 0; t < nt; ++t) _mm512_mask_storeu_ps(out + t * outStride, keep, acc[t]);
-#else
-    (void)panel; (void)rows; (void)act; (void)aStride; (void)nt; (void)blocks; (void)out; (void)outStride;
-    (void)prefetch; (void)TYPE; (void)NT;
-#endif
 }
+#else
+#include "PanelsAVX2.h"
+#endif
 
 
 static void QK_NAME(qk_panel_gemm)(int type, const void *panel, int rows, const void *act, long aStride, int nt,
@@ -1094,7 +1083,7 @@ const qk_kernel_table QK_NAME(qk_table) = {
     .mul_add = QK_NAME(qk_mul_add),
     .attend = QK_NAME(qk_attend),
     .small_product = QK_NAME(qk_small_product),
-#if QK_LEVEL >= 2
+#if QK_LEVEL >= 1
     .quantize_act = quantize_act,
     .quantize_act3 = quantize_act3,
     .panel_gemm = QK_NAME(qk_panel_gemm),

@@ -6,9 +6,9 @@ import CQwenKernels
 public enum InstructionSet: Int32, Sendable, CaseIterable, CustomStringConvertible {
     /// The architecture's baseline (SSE2 on x86-64).
     case generic = 0
-    /// AVX2, FMA and F16C.
+    /// AVX2, FMA and F16C: the panel kernels on `vpmaddubsw`/`vpmaddwd`.
     case avx2 = 1
-    /// AVX-512 F/BW/VL/DQ with VNNI: adds the panel kernels.
+    /// AVX-512 F/BW/VL/DQ with VNNI: the panel kernels on `vpdpbusd`, 16 rows per register.
     case avx512 = 2
 
     /// The best level this CPU and its operating system support.

@@ -1,5 +1,5 @@
 // Panels (CQwenKernels.h): Q8_0, Q5_0, Q4_K and Q6_K weights repacked at load time into panels
-// of 16 rows, multiplied against split (~16-bit) activations by the AVX-512 VNNI micro-kernels.
+// of 16 rows, multiplied against split (~16-bit) activations by the micro-kernels (AVX2 or AVX-512 VNNI).
 // Packing and the scalar twins that define what the kernels compute live here, in Swift; the
 // kernels and the activation quantizer are the C helpers. The layouts are described in
 // CQwenKernels.h.
@@ -12,7 +12,7 @@ public enum Panels {
     /// Bytes of one block of 32 activations of one token.
     public static let activationBlockBytes = Int(QK_ACT_BYTES)
 
-    /// True when the active kernels (chosen at run time) have the AVX-512 VNNI panel kernels.
+    /// True when the active kernels (chosen at run time) have panel kernels (AVX2 or AVX-512 VNNI).
     public static var available: Bool { qk_panels_available() != 0 }
 
     /// Whether weights of `type` can be packed into panels (with this build's kernels).

@@ -3,12 +3,24 @@ import QwenKernels
 
 /// The panel kernels (CQwenPanels.h) on packed weights against their scalar Swift twins on the
 /// GGUF layout (identical results), and against the float dot product of the dequantized weights
-/// with the float activations (within the activations' ~16-bit quantization error).
+/// with the float activations (within the activations' ~16-bit quantization error), at every
+/// level this CPU offers that has them (AVX2 and AVX-512 VNNI: the same bits).
 final class PanelTests: XCTestCase {
     static let types: [GGMLType] = [.q8_0, .q5_0, .q4_K, .q6_K]
 
+    /// Runs `body` at each available level with panel kernels; skips when there is none.
+    private func forEachPanelLevel(_ body: (InstructionSet) throws -> Void) throws {
+        var ran = false
+        try KernelPathTests.forEachLevel { level in
+            guard Panels.available else { return }
+            ran = true
+            try body(level)
+        }
+        try XCTSkipUnless(ran, "no panel kernels on this CPU")
+    }
+
     func testQuantizeMatchesReferenceBytes() throws {
-        try XCTSkipUnless(Panels.available, "no AVX-512 VNNI panel kernels in this build")
+        try forEachPanelLevel { level in
         var rng = SeededGenerator(seed: 21)
         for type in Self.types {
             for cols in [32, 96, 896] {
@@ -21,13 +33,14 @@ final class PanelTests: XCTestCase {
                 var fast = [UInt8](repeating: 0xAA, count: bytes), slow = [UInt8](repeating: 0x55, count: bytes)
                 fast.withUnsafeMutableBytes { Panels.quantize(x, cols: cols, for: type, into: $0.baseAddress!) }
                 slow.withUnsafeMutableBytes { Panels.quantizeReference(x, cols: cols, for: type, into: $0.baseAddress!) }
-                XCTAssertEqual(fast, slow, "\(type) cols \(cols)")
+                XCTAssertEqual(fast, slow, "\(level) \(type) cols \(cols)")
             }
+        }
         }
     }
 
     func testPackedProductsMatchReferenceAndFloat() throws {
-        try XCTSkipUnless(Panels.available, "no AVX-512 VNNI panel kernels in this build")
+        try forEachPanelLevel { level in
         var rng = SeededGenerator(seed: 22)
         for type in Self.types {
             let wide = type.blockSize == 256
@@ -88,7 +101,7 @@ final class PanelTests: XCTestCase {
                                 XCTAssert(fast[i].isNaN, "\(type) \(tokens) tokens: wrote outside [\(t), \(r)]")
                                 continue
                             }
-                            XCTAssertEqual(fast[i], slow[i], "\(type) cols \(cols) \(tokens) tokens [\(t), \(r)]")
+                            XCTAssertEqual(fast[i], slow[i], "\(level) \(type) cols \(cols) \(tokens) tokens [\(t), \(r)]")
                             var exact = 0.0, magnitude = 0.0
                             for c in 0 ..< cols {
                                 let product = Double(wf[r * cols + c]) * Double(x[t * cols + c])
@@ -101,6 +114,7 @@ final class PanelTests: XCTestCase {
                     }
                 }
             }
+        }
         }
     }
 }

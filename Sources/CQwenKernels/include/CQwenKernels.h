@@ -1,4 +1,4 @@
-// The C kernels: quantized dot products (row by row) and, with AVX-512 VNNI, panel
+// The C kernels: quantized dot products (row by row) and, with AVX2 or AVX-512 VNNI, panel
 // micro-kernels. See docs/PERFORMANCE.md for the measurements behind them.
 //
 // Chosen at run time, not at build time: the kernels are compiled once per instruction-set level
@@ -53,7 +53,7 @@ enum { QK_PANEL_Q8_0 = 0, QK_PANEL_Q5_0 = 1, QK_PANEL_Q4_K = 2, QK_PANEL_Q6_K = 
 /// Instruction-set levels. x86-64: generic (SSE2), AVX2 (+FMA, F16C), AVX-512 (F, BW, VL, DQ, VNNI).
 enum { QK_ISA_GENERIC = 0, QK_ISA_AVX2 = 1, QK_ISA_AVX512 = 2 };
 
-/// One level's kernels. Entries a level lacks are NULL (the panels exist at AVX-512 only).
+/// One level's kernels. Entries a level lacks are NULL (the panels exist at AVX2 and above).
 typedef struct {
     float (*dot_row)(int type, int blocks, const void *w, const void *x);
     void (*dot_rows)(int type, int blocks, const void *w, const void *x, long xStride, int n,

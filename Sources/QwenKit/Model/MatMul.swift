@@ -4,7 +4,7 @@ import QwenKernels
 /// `y[t, r] = Σ_c w[r, c] · x[t, c] (+ bias[r])` for `n` tokens: a matrix product against a
 /// weight in any storage type, split by output rows across `threads` workers.
 ///
-/// - Weights packed into panels at load time (Q8_0, Q5_0, Q4_K, Q6_K with AVX-512 VNNI), any
+/// - Weights packed into panels at load time (Q8_0, Q5_0, Q4_K, Q6_K with AVX2 or AVX-512 VNNI), any
 ///   number of tokens: the 16-row panel micro-kernels (CQwenKernels.h) against split activations
 ///   (``Panels``: ~16-bit in two 8-bit parts, so results stay within float-reference noise).
 /// - Other quantized weights except Q8_0: the C integer dot products (`dotQuantized`, and
