@@ -3,7 +3,9 @@
 #  1. The release binary run under qemu-user as older x86-64 CPUs (Nehalem: SSE4.2, no AVX; Haswell:
 #     AVX2 + FMA + F16C) picks the kernels those CPUs have and gives the same greedy tokens on the
 #     tiny fixture models as natively on this machine.
-#  2. A consumer package that depends on a tagged clone of this repository by version
+#  2. The C kernels across levels and architectures (scripts/test-kernels-cross.sh): the x86-64
+#     panel levels bit for bit alike, and the arm64 NEON kernels under qemu-aarch64 giving the same bits.
+#  3. A consumer package that depends on a tagged clone of this repository by version
 #     (`from: "0.1.0"`) imports QwenKit and QwenTokenizer and builds. SwiftPM refuses unsafe flags in
 #     such a dependency, so this fails if the manifest carries any.
 # Usage: scripts/test-portability.sh [--binary PATH]
@@ -12,7 +14,7 @@ cd "$(dirname "$0")/.."
 binary=.build/release/qwenkit
 if [ "${1:-}" = --binary ]; then binary=$2; fi
 : "${QWENKIT_FIXTURES:?set QWENKIT_FIXTURES to the shared/fixtures folder}"
-scripts/setup-qemu.sh
+scripts/setup-qemu.sh --arm64
 
 fail() { echo "test-portability.sh: $*" >&2; exit 1; }
 tokens() {  # tokens RUNNER... -- greedy token ids of a short run
@@ -36,6 +38,8 @@ for folder in tiny-qwen3 tiny-qwen35; do
         echo "portability: $folder as $name ($got kernels): same greedy tokens as natively"
     done
 done
+
+scripts/test-kernels-cross.sh
 
 # A consumer package depending on this repository by version.
 work=$(mktemp -d)

@@ -5,6 +5,10 @@
 #include <string.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 
@@ -12,12 +16,16 @@ extern const qk_kernel_table qk_table_generic;
 #if defined(__x86_64__)
 extern const qk_kernel_table qk_table_avx2;
 extern const qk_kernel_table qk_table_avx512;
+#elif defined(__aarch64__)
+extern const qk_kernel_table qk_table_dotprod;
 #endif
 
 static const qk_kernel_table *table_for(int level) {
 #if defined(__x86_64__)
     if (level == QK_ISA_AVX512) return &qk_table_avx512;
     if (level == QK_ISA_AVX2) return &qk_table_avx2;
+#elif defined(__aarch64__)
+    if (level == QK_ISA_DOTPROD) return &qk_table_dotprod;
 #endif
     (void)level;
     return &qk_table_generic;
@@ -47,15 +55,22 @@ static int detect(void) {
     const int vnni = (c >> 11) & 1;
     if (f && dq && bw && vl && vnni && (xcr0 & 0xE0) == 0xE0) return QK_ISA_AVX512;
     return QK_ISA_AVX2;
+#elif defined(__aarch64__) && defined(__linux__)
+    return (getauxval(AT_HWCAP) & (1UL << 20)) ? QK_ISA_DOTPROD : QK_ISA_GENERIC;   // HWCAP_ASIMDDP
+#elif defined(__aarch64__) && defined(__APPLE__)
+    int dot = 0;
+    size_t size = sizeof dot;
+    if (sysctlbyname("hw.optional.arm.FEAT_DotProd", &dot, &size, NULL, 0) != 0) dot = 0;
+    return dot ? QK_ISA_DOTPROD : QK_ISA_GENERIC;
 #else
     return QK_ISA_GENERIC;
 #endif
 }
 
-static const char *const names[] = {"generic", "avx2", "avx512"};
+static const char *const names[] = {"generic", "avx2", "avx512", "dotprod"};
 
 const char *qk_isa_name(int level) {
-    return level >= 0 && level <= QK_ISA_AVX512 ? names[level] : "unknown";
+    return level >= 0 && level <= QK_ISA_DOTPROD ? names[level] : "unknown";
 }
 
 static _Atomic int supported = -1;
@@ -71,8 +86,18 @@ int qk_isa_supported(void) {
     return s;
 }
 
+int qk_isa_available(int level) {
+    const int best = qk_isa_supported();
+    if (level == QK_ISA_GENERIC) return 1;
+#if defined(__x86_64__)
+    return level <= QK_ISA_AVX512 && level <= best;
+#else
+    return level == best;
+#endif
+}
+
 int qk_isa_select(int level) {
-    if (level < QK_ISA_GENERIC || level > qk_isa_supported()) return 0;
+    if (!qk_isa_available(level)) return 0;
     atomic_store(&active_level, level);
     atomic_store(&active_table, table_for(level));
     return 1;
@@ -85,8 +110,9 @@ static const qk_kernel_table *table(void) {
     int level = qk_isa_supported();
     const char *env = getenv("QWENKIT_ISA");
     if (env) {
-        for (int l = QK_ISA_GENERIC; l <= QK_ISA_AVX512; ++l)
-            if (strcmp(env, names[l]) == 0 && l < level) level = l;
+        // Only lower: a named level that this CPU has and that is below the best one.
+        for (int l = QK_ISA_GENERIC; l <= QK_ISA_DOTPROD; ++l)
+            if (strcmp(env, names[l]) == 0 && qk_isa_available(l) && l < level) level = l;
     }
     qk_isa_select(level);
     return atomic_load(&active_table);

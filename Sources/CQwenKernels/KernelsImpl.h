@@ -13,11 +13,16 @@
 //
 // Activation precondition (true of anything `quantizeActivations` writes): Q8 activation
 // bytes are in -127...127 (the sign trick used for signed x signed products needs it).
-// Panels (levels 1 and 2; level 1 in PanelsAVX2.h) are described in include/CQwenKernels.h.
+// Panels (x86 levels 1 and 2, arm64 with dot products; PanelsAVX2.h, PanelsNEON.h) are described in
+// include/CQwenKernels.h.
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
 #include "CQwenKernels.h"
+
+#ifndef QK_NEON
+#define QK_NEON 0   // 1 in NEON.c: arm64 with the dot-product instructions (level 0's C plus NEON panels)
+#endif
 
 #define QK_CAT2(a, b) a##_##b
 #define QK_CAT(a, b) QK_CAT2(a, b)
@@ -78,6 +83,26 @@ static inline float qk_hsum8(qk_v8f v) {
 
 /// Adds a scalar into lane 0 (used by the scalar path).
 static inline qk_v8f qk_add0(qk_v8f acc, float v) { acc[0] += v; return acc; }
+
+#if QK_NEON
+// MARK: - arm64 dot-product helpers (the same integer sums as the scalar code, with `sdot`)
+
+/// Σ a[i] b[i] over 16 signed bytes.
+static inline __attribute__((always_inline)) int32_t qk_sdot16(int8x16_t a, int8x16_t b) {
+    return vaddvq_s32(vdotq_s32(vdupq_n_s32(0), a, b));
+}
+/// Σ a[i] b[i] over 32 signed bytes: a in two registers, b at p.
+static inline __attribute__((always_inline)) int32_t qk_sdot32(int8x16_t a0, int8x16_t a1, const void *p) {
+    const int8_t *b = (const int8_t *)p;
+    return vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), a0, vld1q_s8(b)), a1, vld1q_s8(b + 16)));
+}
+/// Bit i of the 16-bit word at p, as byte i = 16 or 0.
+static inline __attribute__((always_inline)) uint8x16_t qk_bits16_x16(const uint8_t *p) {
+    const uint8x16_t spread = vcombine_u8(vdup_n_u8(p[0]), vdup_n_u8(p[1]));
+    const uint8x16_t bit = vreinterpretq_u8_u64(vdupq_n_u64(0x8040201008040201ULL));
+    return vandq_u8(vtstq_u8(spread, bit), vdupq_n_u8(16));
+}
+#endif
 
 #if QK_LEVEL >= 1
 // MARK: - x86 integer helpers
@@ -172,6 +197,9 @@ static inline __attribute__((always_inline)) qk_v8f qk_dot_q8_0_q8_0(qk_v8f acc,
 #if QK_LEVEL >= 1
     const __m256i s = qk_dot_i8(_mm256_setzero_si256(), qk_load256(x + 2), qk_load256(y + 2));
     return (qk_v8f)_mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), (__m256)acc);
+#elif QK_NEON
+    const int s = qk_sdot32(vld1q_s8((const int8_t *)x + 2), vld1q_s8((const int8_t *)x + 18), y + 2);
+    return qk_add0(acc, d * (float)s);
 #else
     int s = 0;
     for (int j = 0; j < 32; ++j) s += (int8_t)x[2 + j] * (int8_t)y[2 + j];
@@ -187,6 +215,11 @@ static inline __attribute__((always_inline)) qk_v8f qk_dot_q4_0_q8_0(qk_v8f acc,
     const __m256i qx = _mm256_sub_epi8(qk_nibbles32(x + 2), _mm256_set1_epi8(8));
     const __m256i s = qk_dot_i8(_mm256_setzero_si256(), qx, qk_load256(y + 2));
     return (qk_v8f)_mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), (__m256)acc);
+#elif QK_NEON
+    const uint8x16_t q = vld1q_u8(x + 2);
+    const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
+    const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
+    return qk_add0(acc, d * (float)qk_sdot32(lo, hi, y + 2));
 #else
     int s = 0;
     for (int j = 0; j < 16; ++j) {
@@ -211,6 +244,12 @@ static inline __attribute__((always_inline)) qk_v8f qk_dot_q5_0_q8_0(qk_v8f acc,
 #endif
     const __m256i s = qk_dot_i8(_mm256_setzero_si256(), qx, qk_load256(y + 2));
     return (qk_v8f)_mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), (__m256)acc);
+#elif QK_NEON
+    const uint8x16_t q = vld1q_u8(x + 6);
+    const uint8x16_t l = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0F)), qk_bits16_x16(x + 2));
+    const uint8x16_t h = vorrq_u8(vshrq_n_u8(q, 4), qk_bits16_x16(x + 4));
+    const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(l), vdupq_n_s8(16)), hi = vsubq_s8(vreinterpretq_s8_u8(h), vdupq_n_s8(16));
+    return qk_add0(acc, d * (float)qk_sdot32(lo, hi, y + 2));
 #else
     uint32_t qh; memcpy(&qh, x + 2, 4);
     int s = 0;
@@ -313,11 +352,18 @@ static inline __attribute__((always_inline)) qk_v8f qk_dot_q4_K_q8_K(qk_v8f acc,
     for (int j = 0; j < 8; ++j) {
         int sc, m; qk_scale_min_k4(j, x + 4, &sc, &m);
         summ += m * (bs[2 * j] + bs[2 * j + 1]);
+#if QK_NEON
+        const uint8x16_t b0 = vld1q_u8(qs + 32 * (j / 2)), b1 = vld1q_u8(qs + 32 * (j / 2) + 16);
+        const uint8x16_t q0 = (j & 1) ? vshrq_n_u8(b0, 4) : vandq_u8(b0, vdupq_n_u8(0x0F));
+        const uint8x16_t q1 = (j & 1) ? vshrq_n_u8(b1, 4) : vandq_u8(b1, vdupq_n_u8(0x0F));
+        const int s = qk_sdot32(vreinterpretq_s8_u8(q0), vreinterpretq_s8_u8(q1), q8 + 32 * j);
+#else
         int s = 0;
         for (int l = 0; l < 32; ++l) {
             const int q = (j & 1) ? (qs[32 * (j / 2) + l] >> 4) : (qs[32 * (j / 2) + l] & 0xF);
             s += q * q8[32 * j + l];
         }
+#endif
         sumi += sc * s;
     }
     return qk_add0(acc, d * (float)sumi + dmin * (float)summ);
@@ -421,6 +467,16 @@ static inline __attribute__((always_inline)) qk_v8f qk_dot_q6_K_q8_K(qk_v8f acc,
     for (int h = 0; h < 2; ++h) {
         for (int k = 0; k < 4; ++k) {
             const int v = 4 * h + k;
+#if QK_NEON
+            int8x16_t q[2];
+            for (int i = 0; i < 2; ++i) {
+                const uint8x16_t b = vld1q_u8(ql + 64 * h + 16 * i + ((k & 1) ? 32 : 0));
+                const uint8x16_t lo = (k < 2) ? vandq_u8(b, vdupq_n_u8(0x0F)) : vshrq_n_u8(b, 4);
+                const uint8x16_t hb = vandq_u8(vshlq_u8(vld1q_u8(qh + 32 * h + 16 * i), vdupq_n_s8((int8_t)(-2 * k))), vdupq_n_u8(3));
+                q[i] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, vshlq_n_u8(hb, 4))), vdupq_n_s8(32));
+            }
+            const int s0 = qk_sdot16(q[0], vld1q_s8(q8 + 32 * v)), s1 = qk_sdot16(q[1], vld1q_s8(q8 + 32 * v + 16));
+#else
             int s0 = 0, s1 = 0;
             for (int l = 0; l < 32; ++l) {
                 const uint8_t b = ql[64 * h + l + ((k & 1) ? 32 : 0)];
@@ -428,6 +484,7 @@ static inline __attribute__((always_inline)) qk_v8f qk_dot_q6_K_q8_K(qk_v8f acc,
                 const int q = (lo | (((qh[32 * h + l] >> (2 * k)) & 3) << 4)) - 32;
                 if (l < 16) s0 += q * q8[32 * v + l]; else s1 += q * q8[32 * v + l];
             }
+#endif
             sumi += sc[2 * v] * s0 + sc[2 * v + 1] * s1;
         }
     }
@@ -554,7 +611,7 @@ typedef float qk_v16f __attribute__((__vector_size__(64)));
 typedef uint32_t qk_v16u __attribute__((__vector_size__(64)));
 typedef int32_t qk_v16i __attribute__((__vector_size__(64)));
 
-#if QK_LEVEL >= 1
+#if QK_LEVEL >= 1 || QK_NEON
 #define QK_FMA(a, b, c) __builtin_elementwise_fma((a), (b), (c))
 #define QK_FMAF(a, b, c) __builtin_fmaf((a), (b), (c))
 #else
@@ -850,7 +907,7 @@ static void QK_NAME(qk_dot_rows)(int type, int blocks, const void *w, const void
     }
 }
 
-#if QK_LEVEL >= 1
+#if QK_LEVEL >= 1 || QK_NEON
 // MARK: - Panels
 
 #if QK_LEVEL >= 2
@@ -1048,8 +1105,10 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
     const __mmask16 keep = (__mmask16)((1u << rows) - 1u);
     for (int t = 0; t < nt; ++t) _mm512_mask_storeu_ps(out + t * outStride, keep, acc[t]);
 }
-#else
+#elif QK_LEVEL == 1
 #include "PanelsAVX2.h"
+#else
+#include "PanelsNEON.h"
 #endif
 
 
@@ -1083,7 +1142,7 @@ const qk_kernel_table QK_NAME(qk_table) = {
     .mul_add = QK_NAME(qk_mul_add),
     .attend = QK_NAME(qk_attend),
     .small_product = QK_NAME(qk_small_product),
-#if QK_LEVEL >= 1
+#if QK_LEVEL >= 1 || QK_NEON
     .quantize_act = quantize_act,
     .quantize_act3 = quantize_act3,
     .panel_gemm = QK_NAME(qk_panel_gemm),

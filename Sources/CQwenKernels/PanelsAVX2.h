@@ -125,7 +125,9 @@ static inline __attribute__((always_inline))
 void qk_panel8_q8_0(const uint8_t *sb, int h, const uint8_t *const *a, __m256 *acc, const int NT) {
     // Per token: A = 256 hi + mid and B = lo as i16 (column k at lane k).
     int16_t A[4][32] __attribute__((aligned(32))), B[4][32] __attribute__((aligned(32)));
+    #pragma clang loop unroll(full)
     for (int t = 0; t < NT; ++t) {
+        #pragma clang loop unroll(full)
         for (int k = 0; k < 32; k += 16) {
             const __m256i hi = _mm256_cvtepi8_epi16(qk_load128(a[t] + k));
             const __m256i mid = _mm256_cvtepi8_epi16(qk_load128(a[t] + 32 + k));
@@ -135,11 +137,14 @@ void qk_panel8_q8_0(const uint8_t *sb, int h, const uint8_t *const *a, __m256 *a
     }
     // Lanes 2r, 2r+1 of the *0 sums: columns (0,1) and (2,3) of row r (0...3); *1: rows 4...7.
     __m256i sa0[4], sa1[4], sb0[4], sb1[4];
+    #pragma clang loop unroll(full)
     for (int t = 0; t < NT; ++t)
         sa0[t] = sa1[t] = sb0[t] = sb1[t] = _mm256_setzero_si256();
+    #pragma clang loop unroll(full)
     for (int c = 0; c < 8; ++c) {
         const uint8_t *q = sb + 32 + 64 * c + 32 * h;
         const __m256i w0 = _mm256_cvtepu8_epi16(qk_load128(q)), w1 = _mm256_cvtepu8_epi16(qk_load128(q + 16));
+        #pragma clang loop unroll(full)
         for (int t = 0; t < NT; ++t) {
             const __m256i xa = qk_bcast64(A[t] + 4 * c), xb = qk_bcast64(B[t] + 4 * c);
             sa0[t] = _mm256_add_epi32(sa0[t], _mm256_madd_epi16(w0, xa));
@@ -149,6 +154,7 @@ void qk_panel8_q8_0(const uint8_t *sb, int h, const uint8_t *const *a, __m256 *a
         }
     }
     const __m256 d = qk_f16x8(sb + 16 * h), f256 = _mm256_set1_ps(256.0f);
+    #pragma clang loop unroll(full)
     for (int t = 0; t < NT; ++t) {
         int32_t ch, cm, cl; float e;
         memcpy(&e, a[t] + 96, 4); memcpy(&ch, a[t] + 100, 4); memcpy(&cm, a[t] + 104, 4); memcpy(&cl, a[t] + 108, 4);
@@ -171,8 +177,10 @@ void qk_panel8_nibbles(const uint8_t *sb, int j, int h, const uint8_t *const *a,
     // Chunks summed in i16 before widening (see the top of this file), and Q6_K's 16-column groups.
     const int group = TYPE == QK_PANEL_Q4_K ? 8 : TYPE == QK_PANEL_Q5_0 ? 4 : 2;
     __m256i hs[4], ls[4], s[4];
+    #pragma clang loop unroll(full)
     for (int t = 0; t < NT; ++t) hs[t] = ls[t] = s[t] = _mm256_setzero_si256();
     __m256i hb = _mm256_setzero_si256();
+    #pragma clang loop unroll(full)
     for (int c = 0; c < 8; ++c) {
         const __m256i v = qk_load256(nib + 64 * (c >> 1) + 32 * h);
         __m256i q = (c & 1) ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low4) : _mm256_and_si256(v, low4);
@@ -185,11 +193,13 @@ void qk_panel8_nibbles(const uint8_t *sb, int j, int h, const uint8_t *const *a,
                              : i == 2 ? hb : _mm256_srli_epi16(hb, 2);
             q = _mm256_or_si256(q, _mm256_and_si256(sh, _mm256_set1_epi8(0x30)));
         }
+        #pragma clang loop unroll(full)
         for (int t = 0; t < NT; ++t) {
             hs[t] = _mm256_add_epi16(hs[t], _mm256_maddubs_epi16(q, qk_bcast32(a[t] + 4 * c)));
             ls[t] = _mm256_add_epi16(ls[t], _mm256_maddubs_epi16(q, qk_bcast32(a[t] + 32 + 4 * c)));
         }
         if ((c + 1) % group != 0) continue;
+        #pragma clang loop unroll(full)
         for (int t = 0; t < NT; ++t) {
             const __m256i w = _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(hs[t], ones), 8), _mm256_madd_epi16(ls[t], ones));
             s[t] = _mm256_add_epi32(s[t], w);
@@ -199,6 +209,7 @@ void qk_panel8_nibbles(const uint8_t *sb, int j, int h, const uint8_t *const *a,
             // One 16-column group done: its own int8 scale.
             const int half = c >> 2;
             const __m256 sc = _mm256_mul_ps(qk_i8x8(sb + 32 + 16 * (2 * j + half) + 8 * h), d);
+            #pragma clang loop unroll(full)
             for (int t = 0; t < NT; ++t) {
                 int32_t cc, c0; float e;
                 memcpy(&e, a[t] + 64, 4); memcpy(&cc, a[t] + 72, 4); memcpy(&c0, a[t] + 76, 4);
@@ -209,6 +220,7 @@ void qk_panel8_nibbles(const uint8_t *sb, int j, int h, const uint8_t *const *a,
         }
     }
     if (TYPE == QK_PANEL_Q5_0) {
+        #pragma clang loop unroll(full)
         for (int t = 0; t < NT; ++t) {
             int32_t cc; float e;
             memcpy(&e, a[t] + 64, 4); memcpy(&cc, a[t] + 72, 4);
@@ -218,6 +230,7 @@ void qk_panel8_nibbles(const uint8_t *sb, int j, int h, const uint8_t *const *a,
     } else if (TYPE == QK_PANEL_Q4_K) {
         const __m256 sc = _mm256_mul_ps(qk_u8x8(sb + 64 + 16 * j + 8 * h), d);
         const __m256 mn = _mm256_mul_ps(qk_u8x8(sb + 192 + 16 * j + 8 * h), dmin);
+        #pragma clang loop unroll(full)
         for (int t = 0; t < NT; ++t) {
             float e, es;
             memcpy(&e, a[t] + 64, 4); memcpy(&es, a[t] + 68, 4);
@@ -233,11 +246,13 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
                         float *out, long outStride, long prefetch, const int TYPE, const int NT) {
     const long actBytes = TYPE == QK_PANEL_Q8_0 ? QK_ACT3_BYTES : QK_ACT_BYTES;
     const uint8_t *at0[4];
+    #pragma clang loop unroll(full)
     for (int t = 0; t < NT; ++t) at0[t] = (const uint8_t *)act + (t < nt ? t : nt - 1) * aStride;
     const int superBlock = TYPE == QK_PANEL_Q4_K || TYPE == QK_PANEL_Q6_K;
     const long blockBytes = TYPE == QK_PANEL_Q8_0 ? 544 : (TYPE == QK_PANEL_Q5_0 ? 352 : (TYPE == QK_PANEL_Q4_K ? 2368 : 3360));
     for (int h = 0; h < 2 && 8 * h < rows; ++h) {
         __m256 acc[4];
+        #pragma clang loop unroll(full)
         for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
         __m256 d = _mm256_setzero_ps(), dmin = _mm256_setzero_ps();
         for (int b = 0; b < blocks; ++b) {
@@ -247,6 +262,7 @@ void qk_panel_gemm_impl(const void *panel, int rows, const void *act, long aStri
             if (h == 0 && prefetch > 0 && (!superBlock || j == 0))
                 for (long i = 0; i < blockBytes; i += 64) _mm_prefetch((const char *)(sb + prefetch + i), _MM_HINT_T0);
             const uint8_t *a[4];
+            #pragma clang loop unroll(full)
             for (int t = 0; t < NT; ++t) a[t] = at0[t] + (long)b * actBytes;
             if (TYPE == QK_PANEL_Q8_0) {
                 qk_panel8_q8_0(sb, h, a, acc, NT);

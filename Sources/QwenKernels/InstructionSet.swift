@@ -10,6 +10,8 @@ public enum InstructionSet: Int32, Sendable, CaseIterable, CustomStringConvertib
     case avx2 = 1
     /// AVX-512 F/BW/VL/DQ with VNNI: the panel kernels on `vpdpbusd`, 16 rows per register.
     case avx512 = 2
+    /// arm64 NEON with the dot-product instructions (FEAT_DotProd): the panel kernels on `sdot`.
+    case dotprod = 3
 
     /// The best level this CPU and its operating system support.
     public static var supported: InstructionSet { InstructionSet(rawValue: qk_isa_supported()) ?? .generic }
@@ -18,7 +20,7 @@ public enum InstructionSet: Int32, Sendable, CaseIterable, CustomStringConvertib
     public static var active: InstructionSet { InstructionSet(rawValue: qk_isa_active()) ?? .generic }
 
     /// Every level this CPU can run, lowest first.
-    public static var available: [InstructionSet] { allCases.filter { $0.rawValue <= supported.rawValue } }
+    public static var available: [InstructionSet] { allCases.filter { qk_isa_available($0.rawValue) != 0 } }
 
     /// Switches every kernel to `level` (tests, benchmarks); false if the CPU lacks it. Weights
     /// packed into panels while a level with panels was active must not be used after switching

@@ -1,11 +1,12 @@
-// The C kernels: quantized dot products (row by row) and, with AVX2 or AVX-512 VNNI, panel
-// micro-kernels. See docs/PERFORMANCE.md for the measurements behind them.
+// The C kernels: quantized dot products (row by row) and, with AVX2, AVX-512 VNNI or arm64's
+// dot products, panel micro-kernels. See docs/PERFORMANCE.md for the measurements behind them.
 //
 // Chosen at run time, not at build time: the kernels are compiled once per instruction-set level
 // (`__attribute__((target(...)))`, see KernelsImpl.h), and the first call picks the best level the
-// CPU and the operating system support (x86-64: cpuid + xgetbv), or a lower one named by the
-// environment variable QWENKIT_ISA (generic, avx2, avx512). The package carries no
-// architecture flags, so one binary runs on every CPU of its architecture.
+// CPU and the operating system support (x86-64: cpuid + xgetbv; arm64: AT_HWCAP on Linux,
+// sysctl on Darwin), or a lower one named by the environment variable QWENKIT_ISA (generic,
+// avx2, avx512, dotprod). The package carries no architecture flags, so one binary runs on
+// every CPU of its architecture.
 //
 // Panels: Q8_0, Q5_0, Q4_K and Q6_K weights repacked at load time into panels of 16 rows,
 // multiplied against split (~16-bit) activations.
@@ -51,7 +52,8 @@
 enum { QK_PANEL_Q8_0 = 0, QK_PANEL_Q5_0 = 1, QK_PANEL_Q4_K = 2, QK_PANEL_Q6_K = 3 };
 
 /// Instruction-set levels. x86-64: generic (SSE2), AVX2 (+FMA, F16C), AVX-512 (F, BW, VL, DQ, VNNI).
-enum { QK_ISA_GENERIC = 0, QK_ISA_AVX2 = 1, QK_ISA_AVX512 = 2 };
+/// arm64: generic (plain C), dotprod (NEON with SDOT: FEAT_DotProd).
+enum { QK_ISA_GENERIC = 0, QK_ISA_AVX2 = 1, QK_ISA_AVX512 = 2, QK_ISA_DOTPROD = 3 };
 
 /// One level's kernels. Entries a level lacks are NULL (the panels exist at AVX2 and above).
 typedef struct {
@@ -74,12 +76,14 @@ typedef struct {
 
 /// The best level this CPU (and its operating system) supports.
 int qk_isa_supported(void);
+/// 1 when this CPU can run `level` (generic always; on x86-64 every level up to the supported one).
+int qk_isa_available(int level);
 /// The level in use: the supported one, lowered by QWENKIT_ISA if set.
 int qk_isa_active(void);
 /// Switches to `level` (for tests and benchmarks); returns 0 if the CPU does not support it.
 /// Weights packed into panels under one level must not be multiplied under a lower one.
 int qk_isa_select(int level);
-/// The name of a level ("generic", "avx2", "avx512").
+/// The name of a level ("generic", "avx2", "avx512", "dotprod").
 const char *qk_isa_name(int level);
 
 /// Σ over `blocks` blocks: weight row `w` (ggml type code `type`: Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7,
