@@ -51,7 +51,7 @@ private func quantizeQ8_0(_ x: UnsafePointer<Float>, count: Int, _ dst: UnsafeMu
         for j in 0..<32 { amax = Swift.max(amax, abs(xb[j])) }
         let d = amax / 127
         let id: Float = d != 0 ? 1 / d : 0
-        yb.storeBytes(of: Float16(d).bitPattern, as: UInt16.self)
+        yb.storeBytes(of: halfBits(from: d), as: UInt16.self)
         let q = (yb + qOffset).assumingMemoryBound(to: Int8.self)
         var sum: Int32 = 0
         for j in 0..<32 {
@@ -60,7 +60,7 @@ private func quantizeQ8_0(_ x: UnsafePointer<Float>, count: Int, _ dst: UnsafeMu
             sum += Int32(v)
         }
         if withSum {
-            (yb + 2).storeBytes(of: Float16(Float(sum) * d).bitPattern, as: UInt16.self)
+            (yb + 2).storeBytes(of: halfBits(from: Float(sum) * d), as: UInt16.self)
         }
     }
 }

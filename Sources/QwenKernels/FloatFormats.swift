@@ -5,10 +5,70 @@ import CQwenKernels
 
 // MARK: - Scalar conversions
 
+// Swift's `Float16` does not exist on Intel Macs (macOS and Mac Catalyst on x86-64): there the
+// conversions below use the portable bit-level versions, which the tests check against `Float16`
+// for every half and across the float range.
 /// The float32 value of an IEEE half-precision bit pattern (exact: every f16 is a float32).
 @inline(__always)
 public func floatFromHalfBits(_ bits: UInt16) -> Float {
+#if arch(x86_64) && (os(macOS) || targetEnvironment(macCatalyst))
+    portableFloatFromHalfBits(bits)
+#else
     Float(Float16(bitPattern: bits))
+#endif
+}
+
+/// The half-precision bit pattern nearest to `value` (ties to even; beyond the half range, ±inf).
+@inline(__always)
+public func halfBits(from value: Float) -> UInt16 {
+#if arch(x86_64) && (os(macOS) || targetEnvironment(macCatalyst))
+    portableHalfBits(from: value)
+#else
+    Float16(value).bitPattern
+#endif
+}
+
+/// ``floatFromHalfBits(_:)`` without `Float16`: exact, subnormals, infinities and NaN payloads included.
+public func portableFloatFromHalfBits(_ bits: UInt16) -> Float {
+    let sign = UInt32(bits & 0x8000) << 16
+    let exponent = UInt32(bits >> 10) & 0x1F, mantissa = UInt32(bits & 0x3FF)
+    switch exponent {
+    case 0:   // zero or subnormal: mantissa · 2^-24, exact in float32
+        let magnitude = Float(mantissa) * 0x1p-24
+        return sign != 0 ? -magnitude : magnitude
+    case 31:  // infinity or NaN
+        return Float(bitPattern: sign | 0x7F80_0000 | mantissa << 13)
+    default:
+        return Float(bitPattern: sign | (exponent + 112) << 23 | mantissa << 13)
+    }
+}
+
+/// ``halfBits(from:)`` without `Float16`: round to nearest, ties to even, as the hardware does.
+public func portableHalfBits(from value: Float) -> UInt16 {
+    let bits = value.bitPattern
+    let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
+    let exponent = Int((bits >> 23) & 0xFF), mantissa = bits & 0x7F_FFFF
+    if exponent == 0xFF {   // infinity, or NaN kept quiet with the top of its payload
+        return sign | 0x7C00 | (mantissa == 0 ? 0 : 0x200 | UInt16(truncatingIfNeeded: mantissa >> 13))
+    }
+    let unbiased = exponent - 127
+    if unbiased > 15 { return sign | 0x7C00 }
+    // The value's bits as an integer count of 2^-24 units (half's subnormal step) or, for normal
+    // halves, of the half's own step; rounded to nearest even in integer arithmetic.
+    let significand = UInt64(mantissa | (exponent == 0 ? 0 : 0x80_0000))
+    let shift = unbiased >= -14 ? 13 : 13 + (-14 - unbiased)   // float ulps per half ulp, as a power of two
+    if shift > 24 + 1 { return sign }                           // below half the smallest subnormal
+    let half = UInt64(1) << (shift - 1)
+    var q = significand >> UInt64(shift)
+    let rest = significand & ((UInt64(1) << UInt64(shift)) - 1)
+    if rest > half || (rest == half && q & 1 == 1) { q += 1 }
+    if unbiased >= -14 {
+        // Normal: q holds the implicit bit at 1 << 10; a carry into 1 << 11 moves up an exponent.
+        let e = UInt64(unbiased + 15) + (q >> 11)
+        if e >= 31 { return sign | 0x7C00 }
+        return sign | UInt16(e << 10) | UInt16(q & 0x3FF)
+    }
+    return sign | UInt16(q)   // subnormal (q == 1 << 10 rounds up into the smallest normal)
 }
 
 /// The float32 value of a bfloat16 bit pattern: bf16 is the top half of a float32, so this
@@ -87,14 +147,21 @@ func floats(_ v: SIMD16<Int8>) -> SIMD16<Float> {
         Float(v[12]), Float(v[13]), Float(v[14]), Float(v[15]))
 }
 
-/// f16 lanes to floats (exact; vcvtph2ps).
+/// f16 lanes (bit patterns) to floats (exact; vcvtph2ps).
 @inline(__always)
-func floats(_ v: SIMD16<Float16>) -> SIMD16<Float> {
-    SIMD16<Float>(
-        Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]),
-        Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]),
-        Float(v[8]), Float(v[9]), Float(v[10]), Float(v[11]),
-        Float(v[12]), Float(v[13]), Float(v[14]), Float(v[15]))
+func floatsFromHalfBits(_ v: SIMD16<UInt16>) -> SIMD16<Float> {
+#if arch(x86_64) && (os(macOS) || targetEnvironment(macCatalyst))
+    var out = SIMD16<Float>()
+    for i in 0..<16 { out[i] = portableFloatFromHalfBits(v[i]) }
+    return out
+#else
+    let h = unsafeBitCast(v, to: SIMD16<Float16>.self)
+    return SIMD16<Float>(
+        Float(h[0]), Float(h[1]), Float(h[2]), Float(h[3]),
+        Float(h[4]), Float(h[5]), Float(h[6]), Float(h[7]),
+        Float(h[8]), Float(h[9]), Float(h[10]), Float(h[11]),
+        Float(h[12]), Float(h[13]), Float(h[14]), Float(h[15]))
+#endif
 }
 
 /// bf16 bit patterns to floats (exact; zero-extend and shift into the top half).
@@ -144,7 +211,7 @@ enum F16Blocks: BlockDecoder {
 
     @inline(__always)
     static func decode(_ block: UnsafeRawPointer, _ body: (Int, SIMD16<Float>) -> Void) {
-        body(0, floats(block.loadUnaligned(as: SIMD16<Float16>.self)))
+        body(0, floatsFromHalfBits(block.loadUnaligned(as: SIMD16<UInt16>.self)))
     }
 }
 

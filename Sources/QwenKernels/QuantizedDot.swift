@@ -44,7 +44,7 @@ public func dotQuantizedRows(_ weight: GGMLType, _ row: UnsafeRawPointer, _ xq: 
 // MARK: - Scalar reference (ggml's generic C semantics)
 
 @inline(__always) private func f16(_ p: UnsafeRawPointer, _ o: Int) -> Float {
-    Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: o, as: UInt16.self)))
+    floatFromHalfBits(p.loadUnaligned(fromByteOffset: o, as: UInt16.self))
 }
 @inline(__always) private func u8(_ p: UnsafeRawPointer, _ o: Int) -> Int32 {
     Int32(p.load(fromByteOffset: o, as: UInt8.self))

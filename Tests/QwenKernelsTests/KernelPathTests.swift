@@ -30,6 +30,11 @@ final class KernelPathTests: XCTestCase {
             let avx512 = avx2 && words.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"])
             XCTAssertEqual(InstructionSet.supported, avx512 ? .avx512 : avx2 ? .avx2 : .generic)
         }
+        #elseif arch(arm64) && os(Linux)
+        if let flags = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
+            let words = Set(flags.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init))
+            XCTAssertEqual(InstructionSet.supported, words.contains("asimddp") ? .dotprod : .generic)
+        }
         #endif
         Self.forEachLevel { level in
             XCTAssertEqual(Panels.available, level != .generic, "\(level)")
