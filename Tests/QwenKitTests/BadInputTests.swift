@@ -92,6 +92,18 @@ final class BadInputTests: XCTestCase {
         XCTAssertFalse(output.crashed)
         XCTAssertTrue(output.stderr.contains("temperature"), output.stderr)
     }
+
+    /// The server's limits are validated like every flag, before any model is loaded.
+    func testBadServeLimits() throws {
+        for (flag, value) in [("--header-timeout", "0"), ("--body-timeout", "-0.5"), ("--idle-timeout", "nan"),
+                              ("--max-connections", "0"), ("--header-timeout", "1e300")] {
+            let output = try QwenKitBinary.run(["serve", "\(flag)=\(value)"], timeout: 30)
+            XCTAssertFalse(output.timedOut, "\(flag) \(value): started serving")
+            XCTAssertFalse(output.crashed, "\(flag) \(value)")
+            XCTAssertNotEqual(output.status, 0, "\(flag) \(value)")
+            XCTAssertTrue(output.stderr.contains(flag), "\(flag) \(value): \(output.stderr)")
+        }
+    }
 }
 
 /// Writes a minimal GGUF v3 file: a few metadata keys and one F32 tensor, with knobs to break it.

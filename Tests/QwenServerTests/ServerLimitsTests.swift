@@ -268,4 +268,77 @@ final class ServerLimitsTests: XCTestCase {
             XCTAssertTrue(answer?.contains(#"{"status": "ok"}"#) == true || answer?.contains(#""status""#) == true, answer ?? "")
         }
     }
+
+    /// A client that announces a body and stops sending it is cut off at the body timeout.
+    func testStalledBodyIsCutOffAtTheTimeout() async throws {
+        let engine = try makeEngine()
+        try await withLiveServer(engine, configure: {
+            $0.timeouts.header = .seconds(30)
+            $0.timeouts.body = .milliseconds(500)
+        }) { _, port in
+            let slow = try RawConnection(port: port)
+            let start = ContinuousClock.now
+            try slow.send("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                          + "Content-Length: 1000\r\n\r\n{\"messages\": [")
+            let reply = slow.readUntilClosed(timeout: .seconds(10))
+            let elapsed = ContinuousClock.now - start
+            XCTAssertNotNil(reply, "still open after 10 s")
+            XCTAssertFalse(reply?.hasPrefix("HTTP/1.1 200") == true, reply ?? "")
+            XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(450))
+            XCTAssertLessThan(elapsed, .seconds(5))
+        }
+    }
+
+    /// With `--max-connections 2`, a third client waits (its request is not read) until one of
+    /// the two open connections closes; then it is answered. Through the binary: the in-process
+    /// test server of HummingbirdTesting does not apply the application's connection limit.
+    func testConnectionLimitHoldsNewClientsUntilOneCloses() async throws {
+        let server = try ServeProcess(["--max-connections", "2", "--header-timeout", "30", "--idle-timeout", "0.3"])
+        defer { server.stop() }
+        let held = try (0 ..< 2).map { _ in try RawConnection(port: server.port) }
+        for connection in held { try connection.send("GET /health HTTP/1.1\r\n") }
+        try await Task.sleep(for: .milliseconds(300))
+        let third = try RawConnection(port: server.port)   // the kernel completes the handshake; the server does not read
+        try third.send("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        XCTAssertNil(third.readUntilClosed(timeout: .seconds(1)), "answered past the connection limit")
+        held[0].close()
+        let answer = third.readUntilClosed(timeout: .seconds(10))
+        XCTAssertTrue(answer?.hasPrefix("HTTP/1.1 200") == true, answer ?? "still waiting after a connection closed")
+    }
+}
+
+/// `qwenkit serve` on the tiny fixture model and a port the system picks, run as a process.
+final class ServeProcess {
+    let process = Process()
+    let port: Int
+
+    init(_ arguments: [String]) throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("qwenkit")
+        process.executableURL = binary
+        process.arguments = ["serve", "-m", ServerFixtures.tinyModelPath, "--port", "0", "--threads", "1"] + arguments
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // The server logs the address it listens on ("… listening on 127.0.0.1:PORT").
+        var log = ""
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            log += String(decoding: chunk, as: UTF8.self)
+            if let range = log.range(of: #"listening on [0-9.]+:([0-9]+)"#, options: .regularExpression),
+               let port = Int(log[range].split(separator: ":").last ?? "") {
+                self.port = port
+                return
+            }
+        }
+        process.terminate()
+        throw ServerTestError.unexpected("qwenkit serve did not start: \(log)")
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
 }
