@@ -910,6 +910,27 @@ static void QK_NAME(qk_dot_rows)(int type, int blocks, const void *w, const void
 #if QK_LEVEL >= 1 || QK_NEON
 // MARK: - Panels
 
+/// The trailer of a two-part activation block (CQwenKernels.h): e, es, c and c0 from the
+/// block's scale d and the sums s0, s1 of (256 hi + lo) over its two halves.
+static inline __attribute__((always_inline)) void qk_act_trailer(uint8_t *o, float d, int32_t s0, int32_t s1, int offset) {
+    const float e = d * (1.0f / 256.0f), es = e * (float)(s0 + s1);
+    const int32_t c = -offset * (s0 + s1), c0 = -offset * s0;
+    memcpy(o + 64, &e, 4);
+    memcpy(o + 68, &es, 4);
+    memcpy(o + 72, &c, 4);
+    memcpy(o + 76, &c0, 4);
+}
+
+/// The trailer of a three-part (Q8_0) activation block: e and the seeds -128 Σ of each part.
+static inline __attribute__((always_inline)) void qk_act3_trailer(uint8_t *o, float d, const int32_t sums[3]) {
+    const float e = d * (1.0f / 65536.0f);
+    memcpy(o + 96, &e, 4);
+    for (int part = 0; part < 3; ++part) {
+        const int32_t c = -128 * sums[part];
+        memcpy(o + 100 + 4 * part, &c, 4);
+    }
+}
+
 #if QK_LEVEL >= 2
 /// Quantizes `blocks` blocks of 32 floats at `x` into the activation layout at `dst`
 /// (`blocks * QK_ACT_BYTES` bytes), seeding for weights whose unsigned values carry `offset`.
@@ -940,12 +961,7 @@ static inline void quantize_act(const float *x, void *dst, int blocks, int offse
         _mm_storeu_si128((__m128i *)(o + 48), _mm512_cvtepi32_epi8(il1));
         const int32_t s0 = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(ih0, 8), il0));
         const int32_t s1 = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(ih1, 8), il1));
-        const float e = d * (1.0f / 256.0f), es = e * (float)(s0 + s1);
-        const int32_t c = -offset * (s0 + s1), c0 = -offset * s0;
-        memcpy(o + 64, &e, 4);
-        memcpy(o + 68, &es, 4);
-        memcpy(o + 72, &c, 4);
-        memcpy(o + 76, &c0, 4);
+        qk_act_trailer(o, d, s0, s1, offset);
     }
 }
 
@@ -972,12 +988,7 @@ static inline void quantize_act3(const float *x, void *dst, int blocks) {
                 sums[part] += _mm512_reduce_add_epi32(iq);
             }
         }
-        const float e = d * (1.0f / 65536.0f);
-        memcpy(o + 96, &e, 4);
-        for (int part = 0; part < 3; ++part) {
-            const int32_t c = -128 * sums[part];
-            memcpy(o + 100 + 4 * part, &c, 4);
-        }
+        qk_act3_trailer(o, d, sums);
     }
 }
 

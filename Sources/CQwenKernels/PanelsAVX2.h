@@ -67,12 +67,7 @@ static inline void quantize_act(const float *x, void *dst, int blocks, int offse
             sum[i >> 1] = _mm256_add_epi32(sum[i >> 1], _mm256_add_epi32(_mm256_slli_epi32(ih, 8), il));
         }
         const int32_t s0 = qk_hsum8i(sum[0]), s1 = qk_hsum8i(sum[1]);
-        const float e = d * (1.0f / 256.0f), es = e * (float)(s0 + s1);
-        const int32_t c = -offset * (s0 + s1), c0 = -offset * s0;
-        memcpy(o + 64, &e, 4);
-        memcpy(o + 68, &es, 4);
-        memcpy(o + 72, &c, 4);
-        memcpy(o + 76, &c0, 4);
+        qk_act_trailer(o, d, s0, s1, offset);
     }
 }
 
@@ -93,12 +88,8 @@ static inline void quantize_act3(const float *x, void *dst, int blocks) {
                 sums[part] = _mm256_add_epi32(sums[part], iq);
             }
         }
-        const float e = d * (1.0f / 65536.0f);
-        memcpy(o + 96, &e, 4);
-        for (int part = 0; part < 3; ++part) {
-            const int32_t c = -128 * qk_hsum8i(sums[part]);
-            memcpy(o + 100 + 4 * part, &c, 4);
-        }
+        const int32_t total[3] = {qk_hsum8i(sums[0]), qk_hsum8i(sums[1]), qk_hsum8i(sums[2])};
+        qk_act3_trailer(o, d, total);
     }
 }
 

@@ -53,12 +53,7 @@ static inline void quantize_act(const float *x, void *dst, int blocks, int offse
         qk_store16_i8(o + 32, lo[0], lo[1], lo[2], lo[3]);
         qk_store16_i8(o + 48, lo[4], lo[5], lo[6], lo[7]);
         const int32_t s0 = vaddvq_s32(sum[0]), s1 = vaddvq_s32(sum[1]);
-        const float e = d * (1.0f / 256.0f), es = e * (float)(s0 + s1);
-        const int32_t c = -offset * (s0 + s1), c0 = -offset * s0;
-        memcpy(o + 64, &e, 4);
-        memcpy(o + 68, &es, 4);
-        memcpy(o + 72, &c, 4);
-        memcpy(o + 76, &c0, 4);
+        qk_act_trailer(o, d, s0, s1, offset);
     }
 }
 
@@ -83,12 +78,8 @@ static inline void quantize_act3(const float *x, void *dst, int blocks) {
             for (int part = 0; part < 3; ++part)
                 qk_store16_i8(o + 32 * part + 16 * half, q[part][0], q[part][1], q[part][2], q[part][3]);
         }
-        const float e = d * (1.0f / 65536.0f);
-        memcpy(o + 96, &e, 4);
-        for (int part = 0; part < 3; ++part) {
-            const int32_t c = -128 * vaddvq_s32(sums[part]);
-            memcpy(o + 100 + 4 * part, &c, 4);
-        }
+        const int32_t total[3] = {vaddvq_s32(sums[0]), vaddvq_s32(sums[1]), vaddvq_s32(sums[2])};
+        qk_act3_trailer(o, d, total);
     }
 }
 
