@@ -361,6 +361,42 @@ final class AgentAPITests: XCTestCase {
         XCTAssertEqual(try Self.auditRows(store).count, 0)
     }
 
+    /// The same over a real socket: the client closes its connection while the turn waits for a
+    /// yes; the connection monitor answers no, and a yes sent afterwards is refused.
+    func testClosedConnectionCountsAsNo() async throws {
+        let store = try TravelStore()
+        let flight = try Self.parisTokyoFlight(store)
+        let service = Self.makeService(store, flight: flight)
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.apiKey = Self.key
+        let app = buildApplication(engine: try makeEngine(), configuration: configuration, agent: service)
+        try await app.test(.live) { client in
+            guard let port = client.port else { throw ServerTestError.unexpected("no port") }
+            let session = try await Self.createSession(client)
+            let body = #"{"content": "Book me a flight from Paris to Tokyo"}"#
+            let connection = try RawConnection(port: port)
+            try connection.send("POST /v1/agent/sessions/\(session)/messages HTTP/1.1\r\nHost: localhost\r\n"
+                                + "Authorization: Bearer \(Self.key)\r\nContent-Type: application/json\r\n"
+                                + "Content-Length: \(body.utf8.count)\r\n\r\n" + body)
+            let waiting = try await Self.waitForConfirmation(client, session)
+            let requestID = try XCTUnwrap(waiting["request_id"]?.stringValue)
+            connection.close()
+            var busy = true
+            for _ in 0..<500 where busy {
+                let state = try await client.send(.get, "/v1/agent/sessions/\(session)", headers: Self.bearer)
+                busy = state.json?["busy"]?.boolValue ?? true
+                if busy { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            XCTAssertFalse(busy, "the turn ended without its listener")
+            let late = try await Self.confirm(client, session, requestID, true)
+            let error = assertErrorEnvelope(late, status: .conflict)
+            XCTAssertTrue(error?["message"]?.stringValue?.contains("stopped listening") == true, late.text)
+            XCTAssertEqual(try Self.bookings(store).count, 0)
+            XCTAssertEqual(try Self.auditRows(store).count, 0)
+        }
+    }
+
     // MARK: - The API key
 
     /// Every agent route refuses a request without the key (or with a wrong one) with 401, even a
