@@ -21,6 +21,10 @@ public struct AgentServiceConfiguration: Sendable {
     /// Sessions kept at most. A new one evicts the longest-idle session; when every session is
     /// busy (a message in flight) it is refused with 429.
     public var maxSessions = 64
+    /// How often a message's stream sends an SSE comment while nothing else is happening (a
+    /// confirmation may wait minutes), so that proxies do not cut it as idle: nginx's default
+    /// `proxy_read_timeout` is 60 s.
+    public var keepAliveInterval: Duration = .seconds(15)
     /// Largest body of a message or confirmation request, in bytes.
     public var maxMessageBytes = 64 << 10
     /// Written as "who" in the audit log, followed by the session's id.
@@ -89,7 +93,7 @@ public final class AgentService: Sendable {
     }
 }
 
-/// One event of a message's stream: `event: <name>` and its JSON `data`.
+/// One event of a message's stream: `event: <name>` and its JSON `data`, or a keep-alive comment.
 struct AgentStreamEvent: Sendable {
     var name: String
     var data: JSONValue
@@ -99,8 +103,19 @@ struct AgentStreamEvent: Sendable {
         data = .object([("type", .string(name))] + members)
     }
 
-    /// The server-sent event: one `event:` line, one `data:` line (JSON has no raw newlines), a blank line.
-    var serverSentEvent: String { "event: \(name)\ndata: \(data.pythonJSON)\n\n" }
+    private init(comment: String) {
+        name = ""
+        data = .string(comment)
+    }
+
+    /// An SSE comment line, which clients ignore and proxies see as traffic.
+    static let keepAlive = AgentStreamEvent(comment: "keep-alive")
+
+    /// The server-sent event: one `event:` line, one `data:` line (JSON has no raw newlines), a
+    /// blank line; or `: keep-alive` and a blank line.
+    var serverSentEvent: String {
+        name.isEmpty ? ": \(data.stringValue ?? "")\n\n" : "event: \(name)\ndata: \(data.pythonJSON)\n\n"
+    }
 }
 
 /// One conversation with the agent, and the desk where its confirmations wait for the client.
@@ -109,9 +124,11 @@ final class AgentSession: Sendable {
     let created = Date()
     let agent: Agent
     private let desk: ConfirmationDesk
+    private let keepAliveInterval: Duration
 
     init(id: String, configuration: AgentServiceConfiguration) {
         self.id = id
+        keepAliveInterval = configuration.keepAliveInterval
         let desk = ConfirmationDesk(timeout: configuration.confirmationTimeout)
         self.desk = desk
         agent = Agent(.init(brain: configuration.brain, tools: configuration.tools, systemPrompt: configuration.systemPrompt,
@@ -130,13 +147,21 @@ final class AgentSession: Sendable {
     func send(_ text: String) throws -> (turn: Int, events: AsyncStream<AgentStreamEvent>) {
         let (stream, sink) = AsyncStream<AgentStreamEvent>.makeStream()
         let number = try desk.open(sink, sessionID: id)
-        let agent = self.agent, desk = self.desk
+        let agent = self.agent, desk = self.desk, interval = keepAliveInterval
+        let keepAlive = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if !Task.isCancelled { desk.emit(.keepAlive) }
+            }
+        }
         desk.setTurn(number, Task {
             do {
                 let turn = try await agent.send(text)
+                keepAlive.cancel()
                 desk.finish(AgentStreamEvent("done", [("stop_reason", turn.stopReason == .answered ? "answered" : "step_limit"),
                                                       ("steps", .int(turn.steps))]))
             } catch {
+                keepAlive.cancel()
                 desk.emit(AgentStreamEvent("error", APIError.envelope(for: error).objectValue ?? []))
                 desk.finish(AgentStreamEvent("done", [("stop_reason", "error")]))
             }

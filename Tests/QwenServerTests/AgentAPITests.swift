@@ -46,11 +46,13 @@ struct AgentSSEEvent {
     var data: JSONValue
 }
 
-/// Reads an agent event stream; fails unless every event is exactly an `event:` line and a `data:` line.
+/// Reads an agent event stream; fails unless every event is exactly an `event:` line and a `data:`
+/// line, or the keep-alive comment (skipped).
 func agentEvents(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> [AgentSSEEvent] {
     XCTAssertTrue(text.hasSuffix("\n\n"), "an event stream ends with a blank line", file: file, line: line)
     var events: [AgentSSEEvent] = []
     for block in text.components(separatedBy: "\n\n").dropLast() {
+        if block == ": keep-alive" { continue }
         let lines = block.components(separatedBy: "\n")
         guard lines.count == 2, lines[0].hasPrefix("event: "), lines[1].hasPrefix("data: "),
               let data = try? JSONValue.parse(String(lines[1].dropFirst("data: ".count))) else {
@@ -76,9 +78,11 @@ final class AgentAPITests: XCTestCase {
             .arrayValue?.first?["flight_id"]?.stringValue)
     }
 
-    static func makeService(_ store: TravelStore, flight: String, timeout: Duration = .seconds(60), maxSessions: Int = 8) -> AgentService {
+    static func makeService(_ store: TravelStore, flight: String, timeout: Duration = .seconds(60), maxSessions: Int = 8,
+                            keepAlive: Duration = .seconds(15)) -> AgentService {
         var configuration = AgentServiceConfiguration(brain: BookingBrain(flight: flight), store: store, tools: DemoTools.all(store))
         configuration.confirmationTimeout = timeout
+        configuration.keepAliveInterval = keepAlive
         configuration.maxSessions = maxSessions
         return AgentService(configuration)
     }
@@ -243,13 +247,15 @@ final class AgentAPITests: XCTestCase {
     func testUnansweredConfirmationTimesOutToNo() async throws {
         let store = try TravelStore()
         let flight = try Self.parisTokyoFlight(store)
-        let service = Self.makeService(store, flight: flight, timeout: .milliseconds(300))
+        // Keep-alive comments every 50 ms fill the wait; they are not answers.
+        let service = Self.makeService(store, flight: flight, timeout: .milliseconds(600), keepAlive: .milliseconds(50))
         try await withAgentRouter(service) { client in
             let session = try await Self.createSession(client)
             let reply = try await Self.sendMessage(client, session, "Book me a flight from Paris to Tokyo")
+            XCTAssertTrue(reply.text.contains("\n\n: keep-alive\n\n"), reply.text)
             let events = agentEvents(reply.text)
             let asked = try XCTUnwrap(events.first { $0.name == "confirmation" }?.data)
-            XCTAssertEqual(asked["timeout_seconds"]?.doubleValue, 0.3)
+            XCTAssertEqual(asked["timeout_seconds"]?.doubleValue, 0.6)
             let result = try XCTUnwrap(events.first { $0.name == "confirmation_result" }?.data)
             XCTAssertEqual(result["request_id"], asked["request_id"])
             XCTAssertEqual(result["approved"], false)
