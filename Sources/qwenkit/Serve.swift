@@ -6,7 +6,7 @@ import QwenServer
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
+        abstract: "Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models), and with --agent the agent (/v1/agent).")
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
