@@ -3,8 +3,10 @@ import PackageDescription
 
 // Dependencies point one way:
 //   CQwenKernels (C intrinsics) ← QwenKernels (math) ← QwenKit (files, model, generation) ← qwenkit (CLI)
-//   QwenTokenizer (text ↔ ids)                      ↗            ↖ QwenServer (HTTP) ↙
-//                                                                ↖ QwenAgent (tools, SQLite, MCP) ↙
+//   QwenTokenizer (text ↔ ids)                      ↗            ↖ QwenAgent (tools, SQLite, MCP) ← QwenServer (HTTP) ↙
+// The server depends on the agent, not the other way round: the agent's loop knows nothing of HTTP,
+// and the server puts it behind `/v1/agent` with a brain that generates on the server's own engine
+// (EngineBrain), so one loaded model serves both the OpenAI routes and the agent.
 // No architecture flags: the C kernels are compiled per instruction set and chosen at run time
 // (CQwenKernels.h), so one binary runs on every CPU of its architecture. QWENKIT_NATIVE=1 builds for
 // the build machine's CPU instead (unsafe flags: for local benchmarks only; SwiftPM refuses them in
@@ -45,7 +47,7 @@ let package = Package(
         .target(name: "QwenKit", dependencies: ["QwenKernels", "QwenTokenizer"], swiftSettings: nativeSwift),
         .target(
             name: "QwenServer",
-            dependencies: ["QwenKit", "QwenTokenizer", .product(name: "Hummingbird", package: "hummingbird"),
+            dependencies: ["QwenKit", "QwenTokenizer", "QwenAgent", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: nativeSwift),
         .target(
@@ -68,7 +70,7 @@ let package = Package(
         .testTarget(name: "QwenAgentTests", dependencies: ["QwenAgent"]),
         .testTarget(
             name: "QwenServerTests",
-            dependencies: ["QwenServer", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["QwenServer", "QwenAgent", .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: nativeSwift),
     ]
 )

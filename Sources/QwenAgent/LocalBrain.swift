@@ -80,10 +80,11 @@ public final class LocalBrain: AgentBrain, @unchecked Sendable {
 /// small model can loop on the same calls until the token limit, and the cut-off last object
 /// would then make the whole reply unreadable as calls. What was written before the repeat is
 /// kept, so the distinct calls still run.
-struct RepeatedCallGuard {
-    private(set) var repeated = false
+public struct RepeatedCallGuard: Sendable {
+    /// Whether a call repeated an earlier one (generation should stop).
+    public private(set) var repeated = false
     /// The text up to the end of the last call that was not a repeat.
-    var kept: String { String(decoding: text.utf8.prefix(keptEnd), as: UTF8.self) }
+    public var kept: String { String(decoding: text.utf8.prefix(keptEnd), as: UTF8.self) }
     private var active: Bool
     private var text = ""
     /// UTF-8 offsets into `text` (they stay valid as text is appended; indices need not).
@@ -92,10 +93,10 @@ struct RepeatedCallGuard {
     private var seen = Set<String>()
 
     /// - Parameter active: false for replies that cannot be calls (no tools offered).
-    init(active: Bool) { self.active = active }
+    public init(active: Bool) { self.active = active }
 
     /// Takes the next piece of generated text; false to stop generating.
-    mutating func feed(_ piece: String) -> Bool {
+    public mutating func feed(_ piece: String) -> Bool {
         guard active, !repeated else { return !repeated }
         for character in piece {
             text.append(character)

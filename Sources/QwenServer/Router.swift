@@ -27,8 +27,9 @@ public struct ServerConfiguration: Sendable {
     public init() {}
 }
 
-/// The OpenAI-compatible routes over an engine.
-public func buildRouter(engine: InferenceEngine, configuration: ServerConfiguration) -> Router<ServerRequestContext> {
+/// The OpenAI-compatible routes over an engine, and the agent's routes (``AgentRoutes``) when `agent` is given.
+public func buildRouter(engine: InferenceEngine, configuration: ServerConfiguration,
+                        agent: AgentService? = nil) -> Router<ServerRequestContext> {
     let router = Router(context: ServerRequestContext.self)
     let api = OpenAIRoutes(engine: engine, configuration: configuration)
     router.add(middleware: MetricsMiddleware(metrics: engine.metrics))
@@ -42,15 +43,16 @@ public func buildRouter(engine: InferenceEngine, configuration: ServerConfigurat
     v1.get("models/{id}") { _, context in try api.model(context.parameters.get("id") ?? "") }
     v1.post("chat/completions") { request, context in try await api.chatCompletion(request, connection: context.connection) }
     v1.post("completions") { request, context in try await api.completion(request, connection: context.connection) }
+    if let agent { AgentRoutes(service: agent).register(on: v1) }
     return router
 }
 
 /// Builds the application: the router bound to the configured address, every connection
 /// watched by a ``ConnectionGuard`` (timeouts, disconnects), at most `maxConnections` at once.
-public func buildApplication(engine: InferenceEngine, configuration: ServerConfiguration)
+public func buildApplication(engine: InferenceEngine, configuration: ServerConfiguration, agent: AgentService? = nil)
     -> some ApplicationProtocol {
     let timeouts = configuration.timeouts
-    return Application(router: buildRouter(engine: engine, configuration: configuration),
+    return Application(router: buildRouter(engine: engine, configuration: configuration, agent: agent),
                        server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(timeouts: timeouts)])),
                        configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                             serverName: "qwenkit",

@@ -51,21 +51,7 @@ struct AgentCommand: AsyncParsableCommand {
             try await runEval(path: eval, store: store, brain: brain)
             return
         }
-        // A server that cannot start or breaks a limit is left out; the agent goes on with the others.
-        var servers: [MCPServerProcess] = []
-        for command in mcp {
-            let trusted = mcpTrust.contains { $0 == command || $0 == MCPServerProcess.name(of: command) }
-            do {
-                let server = try await MCPServerProcess.start(command, timeout: .milliseconds(Int(mcpTimeout * 1000)),
-                                                              trusted: trusted)
-                for warning in server.warnings { log(warning) }
-                log("MCP server '\(server.name)'\(trusted ? " (trusted)" : ""): "
-                    + server.tools.map { TerminalText.escaped($0.name) }.joined(separator: ", "))
-                servers.append(server)
-            } catch {
-                log("\(TerminalText.escaped("\(error)")); going on without it")
-            }
-        }
+        let servers = await Self.startMCPServers(mcp, trust: mcpTrust, timeout: mcpTimeout)
         let printer = EventPrinter()
         let assumeYes = yes
         let agent = Agent(.init(
@@ -100,6 +86,26 @@ struct AgentCommand: AsyncParsableCommand {
             }
         }
         for server in servers { await server.stop() }
+    }
+
+    /// Starts the `--mcp` servers. One that cannot start or breaks a limit is left out (and said
+    /// so on stderr); the agent goes on with the others.
+    static func startMCPServers(_ commands: [String], trust: [String], timeout: Double) async -> [MCPServerProcess] {
+        var servers: [MCPServerProcess] = []
+        for command in commands {
+            let trusted = trust.contains { $0 == command || $0 == MCPServerProcess.name(of: command) }
+            do {
+                let server = try await MCPServerProcess.start(command, timeout: .milliseconds(Int(timeout * 1000)),
+                                                              trusted: trusted)
+                for warning in server.warnings { log(warning) }
+                log("MCP server '\(server.name)'\(trusted ? " (trusted)" : ""): "
+                    + server.tools.map { TerminalText.escaped($0.name) }.joined(separator: ", "))
+                servers.append(server)
+            } catch {
+                log("\(TerminalText.escaped("\(error)")); going on without it")
+            }
+        }
+        return servers
     }
 
     /// The demo world's "today", so relative dates land on seeded flights.
