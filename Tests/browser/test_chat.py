@@ -220,6 +220,9 @@ def run(server, driver, screenshots):
     check(model_id, "no model name shown")
     print(f"ok  API key asked for, wrong key refused, right key accepted; model {model_id}")
 
+    check_markdown(page)
+    print(f"ok  Markdown renderer: {len(MARKDOWN_CASES)} cases, {len(HOSTILE_MARKDOWN)} hostile inputs kept as text")
+
     # Settings through their dialog. This model does not think: no thinking switch.
     page.change_settings(temperature=0, max_tokens=160)
     page.find("#open-settings").click()
@@ -346,6 +349,60 @@ def run(server, driver, screenshots):
               if entry["level"] == "SEVERE" and "status of 401" not in entry["message"]]
     check(not errors, f"console errors: {errors}")
     print("ok  no console errors")
+
+
+# The Markdown renderer on its own, in the page: (input, the HTML it must build). Hostile input
+# must come out as the same text, with no element made of it.
+MARKDOWN_CASES = [
+    ("**bold**, *em*, `code` and ~~gone~~",
+     '<p dir="auto"><strong>bold</strong>, <em>em</em>, <code>code</code> and <del>gone</del></p>'),
+    ("snake_case_name and 2*3*4", '<p dir="auto">snake_case_name and 2*3*4</p>'),
+    ("[docs](https://example.com/a?b=1) and https://example.com/x.",
+     '<p dir="auto"><a href="https://example.com/a?b=1" rel="noopener noreferrer" target="_blank">docs</a> and '
+     '<a href="https://example.com/x" rel="noopener noreferrer" target="_blank">https://example.com/x</a>.</p>'),
+    ("![a cat](https://example.com/cat.png)",
+     '<p dir="auto"><a href="https://example.com/cat.png" rel="noopener noreferrer" target="_blank">[image: a cat]</a></p>'),
+    ("# Title\n\n- one\n- two\n\n3. three\n4. four",
+     '<h3 dir="auto">Title</h3><ul dir="auto"><li dir="auto">one</li><li dir="auto">two</li></ul>'
+     '<ol dir="auto" start="3"><li dir="auto">three</li><li dir="auto">four</li></ol>'),
+    ("> quoted", '<blockquote dir="auto"><p dir="auto">quoted</p></blockquote>'),
+]
+HOSTILE_MARKDOWN = [
+    "<script>window.xssFired=1</script>",
+    "<img src=x onerror=window.xssFired=2>",
+    "[x](javascript:window.xssFired=3)",
+    "[x](JaVaScRiPt:window.xssFired=3)",
+    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "[x](//evil.example/)",
+    "[x](vbscript:msgbox)",
+    '<a href="javascript:window.xssFired=5">a</a>',
+    "<svg onload=window.xssFired=6>",
+    "`</code><script>window.xssFired=7</script>`",
+]
+
+
+def check_markdown(page):
+    results = page.driver.execute_async_script("""
+        const [cases, hostile, done] = arguments;
+        import('/markdown.js').then(({renderMarkdown}) => {
+            const render = (text) => { const div = document.createElement('div'); renderMarkdown(text, div); return div; };
+            const built = cases.map(([text]) => render(text).innerHTML);
+            const fence = render('```swift\\nlet x = "<b>"\\n');  // unclosed, as while streaming
+            const attacks = hostile.map((text) => {
+                const div = render(text);
+                return [div.textContent, div.querySelectorAll('*:not(p):not(code)').length];
+            });
+            done({built, fence: [fence.querySelector('figure.code code')?.textContent, fence.querySelector('.code-language')?.textContent],
+                  attacks, fired: window.xssFired ?? null});
+        }, (error) => done({error: String(error)}));
+    """, MARKDOWN_CASES, HOSTILE_MARKDOWN)
+    check("error" not in results, f"markdown.js did not load: {results}")
+    for (text, expected), built in zip(MARKDOWN_CASES, results["built"]):
+        check(built == expected, f"Markdown {text!r} built {built!r}, expected {expected!r}")
+    check(results["fence"] == ['let x = "<b>"', "swift"], f"unclosed fence: {results['fence']}")
+    for text, (shown, elements) in zip(HOSTILE_MARKDOWN, results["attacks"]):
+        check(shown.replace("`", "") == text.replace("`", "") and elements == 0, f"{text!r} became {elements} element(s), text {shown!r}")
+    check(results["fired"] is None, "a hostile snippet ran")
 
 
 def run_thinking(driver, binary, fixtures):

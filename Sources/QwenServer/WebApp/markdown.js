@@ -59,16 +59,20 @@ function renderBlocks(lines) {
         if ((match = FENCE.exec(line))) {
             const fence = match[1];
             const body = [];
+            let closed = false;
             i += 1;
             while (i < lines.length) {
                 const closing = lines[i].trim();
                 if (closing.startsWith(fence[0].repeat(fence.length)) && /^(`+|~+)$/.test(closing)) {
+                    closed = true;
                     i += 1;
                     break;
                 }
                 body.push(lines[i]);
                 i += 1;
             }
+            // Still open (a streamed answer mid-block): the line being written may be empty.
+            if (!closed && body.at(-1) === "") body.pop();
             nodes.push(codeBlock(body.join("\n"), match[2]));
         } else if (RULE.test(line)) {
             nodes.push(element("hr"));
@@ -141,7 +145,9 @@ function renderList(lines, start, nodes) {
                     i += 1;
                     continue;
                 }
-                if (next !== undefined && ITEM.test(next) && ITEM.exec(next)[1].length === match[1].length) tight = false;
+                // A blank line between two items of this list makes it loose (items as paragraphs).
+                const nextItem = next === undefined ? null : ITEM.exec(next);
+                if (nextItem && nextItem[1].length === match[1].length && /\d/.test(nextItem[2]) === ordered) tight = false;
                 break;
             }
             if (ITEM.test(line) && ITEM.exec(line)[1].length <= match[1].length) break;
