@@ -111,7 +111,7 @@ class Server:
 
 def start_browser():
     options = webdriver.ChromeOptions()
-    for argument in ["--headless=new", "--window-size=1280,900", "--disable-gpu", "--disable-dev-shm-usage",
+    for argument in ["--headless=new", "--window-size=1280,1000", "--disable-gpu", "--disable-dev-shm-usage",
                      "--lang=en-US", "--force-prefers-reduced-motion"]:
         options.add_argument(argument)
     if os.geteuid() == 0:
@@ -254,6 +254,12 @@ def run(server, driver, screenshots):
     check(f"/ {CONTEXT} tokens" in page.find("#context-text").text, "no context use in the composer")
     check(page.find("#send").is_displayed() and not page.find("#stop").is_displayed(), "send/stop buttons wrong after the answer")
     print(f"ok  streamed answer ({len(growing)} distinct lengths seen while streaming); {footer}")
+    if screenshots:
+        # The question and the start of the answer in view, nothing focused.
+        page.js("document.activeElement.blur(); document.getElementById('messages').scrollTop = 0")
+        os.makedirs(screenshots, exist_ok=True)
+        driver.save_screenshot(os.path.join(screenshots, "chat.png"))
+        print(f"ok  screenshot {os.path.join(screenshots, 'chat.png')}")
     # The answer to that prompt (greedy) has a code block; its Copy button copies it.
     copy = answer.find_element(By.CSS_SELECTOR, "figure.code button.copy")
     code = answer.find_element(By.CSS_SELECTOR, "figure.code pre code").get_attribute("textContent")
@@ -261,13 +267,11 @@ def run(server, driver, screenshots):
     copy.click()
     page.wait(lambda: copy.text == "Copied", message=f"Copy did not copy (button says {copy.text!r})")
     print("ok  code block with a working Copy button")
-    if screenshots:
-        os.makedirs(screenshots, exist_ok=True)
-        driver.save_screenshot(os.path.join(screenshots, "chat.png"))
-        print(f"ok  screenshot {os.path.join(screenshots, 'chat.png')}")
 
-    # Stop: Escape ends a long answer; the page can send again.
-    page.send("Count from 1 to 300, one number per line.")
+    # Stop: Escape ends a long answer (room for 1,500 tokens, so even a fast machine is still
+    # writing when Escape arrives); the page can send again.
+    page.change_settings(max_tokens=1500)
+    page.send("Count from 1 to 500, one number per line.")
     page.wait(lambda: len(page.assistant_messages()) == 2 and page.status_of(page.last_answer()) == "streaming"
               and page.last_answer().find_element(By.CSS_SELECTOR, ".message-body").text.strip() != "",
               GENERATION_TIMEOUT, "the long answer did not start")
