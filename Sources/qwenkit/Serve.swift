@@ -8,7 +8,8 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Address to listen on: loopback by default, so only this machine can connect; another address also needs --api-key.")
+    var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "Require 'Authorization: Bearer KEY' on every /v1 route.") var apiKey: String?
     @Option(help: "Conversations generated at the same time, each with its own KV cache.") var parallel = 1
@@ -30,6 +31,11 @@ struct Serve: AsyncParsableCommand {
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
     }
 
+    /// Whether `host` only accepts connections from this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
     func run() async throws {
         let model = try modelOptions.load()
         let name = modelOptions.model ?? ProcessInfo.processInfo.environment["QWENKIT_MODEL"] ?? KnownModel.default.name
@@ -44,7 +50,10 @@ struct Serve: AsyncParsableCommand {
         configuration.timeouts.body = .seconds(bodyTimeout)
         configuration.timeouts.idle = .seconds(idleTimeout)
         configuration.maxConnections = maxConnections
-        log("serving \(name) on http://\(host):\(port) (parallel \(parallel), context \(engine.contextLength))")
+        log("serving \(name) on http://\(host):\(port) (parallel \(parallel), context \(engine.contextLength)); chat page at /")
+        if apiKey == nil && !Self.isLoopback(host) {
+            log("warning: listening on \(host) without --api-key: anyone who can reach this address can use the model")
+        }
         try await buildApplication(engine: engine, configuration: configuration).runService()
     }
 }
