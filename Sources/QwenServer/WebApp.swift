@@ -43,8 +43,9 @@ enum WebApp {
         "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
     ].joined(separator: "; ")
 
-    /// The response for `asset`: a 304 when the browser's copy is current. `no-cache` makes the
-    /// browser ask every time, so a new binary's page is never mixed with an old one's modules.
+    /// The response for `asset`: a 304 when the browser's copy is current, headers only for HEAD.
+    /// `no-cache` makes the browser ask every time, so a new binary's page is never mixed with an
+    /// old one's modules.
     static func response(for asset: Asset, request: Request) -> Response {
         var headers: HTTPFields = [
             .contentType: asset.contentType,
@@ -59,6 +60,10 @@ enum WebApp {
             headers[.contentType] = nil
             return Response(status: .notModified, headers: headers)
         }
+        if request.method == .head {
+            headers[.contentLength] = String(asset.bytes.count)
+            return Response(status: .ok, headers: headers)
+        }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: asset.bytes)))
     }
 }
@@ -68,6 +73,7 @@ extension Router {
     func addWebApp() {
         for (path, asset) in WebApp.assets {
             get(RouterPath(path)) { request, _ in WebApp.response(for: asset, request: request) }
+            head(RouterPath(path)) { request, _ in WebApp.response(for: asset, request: request) }
         }
     }
 }
