@@ -49,6 +49,8 @@ let package = Package(
             name: "QwenServer",
             dependencies: ["QwenKit", "QwenTokenizer", "QwenAgent", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
+            // The chat page, compiled into the binary (a bundle beside it would be lost when it is moved).
+            resources: [.embedInCode("WebApp")],
             swiftSettings: nativeSwift),
         .target(
             name: "QwenAgent",

@@ -36,3 +36,9 @@ fi
 if [ "${QWENKIT_SKIP_E2E:-0}" != 1 ]; then
     scripts/test-e2e.sh --binary .build/release/qwenkit
 fi
+
+# The chat page in a real headless Chromium (Debian's chromium + chromium-driver, driven by
+# Selenium; installed by scripts/setup-browser.sh). QWENKIT_SKIP_BROWSER=1 skips it.
+if [ "${QWENKIT_SKIP_BROWSER:-0}" != 1 ]; then
+    scripts/test-browser.sh --binary .build/release/qwenkit
+fi

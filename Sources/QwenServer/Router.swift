@@ -33,6 +33,7 @@ public func buildRouter(engine: InferenceEngine, configuration: ServerConfigurat
     let router = Router(context: ServerRequestContext.self)
     let api = OpenAIRoutes(engine: engine, configuration: configuration)
     router.add(middleware: MetricsMiddleware(metrics: engine.metrics))
+    router.addWebApp()
     router.get("/health") { _, _ in jsonResponse(.object([("status", "ok")])) }
     router.get("/metrics") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -134,7 +135,9 @@ struct OpenAIRoutes: Sendable {
     }
 
     private var modelObject: JSONValue {
-        .object([("id", .string(engine.modelID)), ("object", "model"), ("created", .int(0)), ("owned_by", "qwenkit")])
+        // OpenAI's four members, then what the chat page needs to know (clients ignore members they don't know).
+        .object([("id", .string(engine.modelID)), ("object", "model"), ("created", .int(0)), ("owned_by", "qwenkit"),
+                 ("context_length", .int(engine.contextLength)), ("supports_thinking", .bool(engine.model.supportsThinking))])
     }
 
     private func unknownModel(_ name: String) -> APIError {

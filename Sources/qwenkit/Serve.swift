@@ -9,7 +9,8 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models), and with --agent the agent (/v1/agent).")
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Address to listen on: loopback by default, so only this machine can connect; another address also needs --api-key.")
+    var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "Require 'Authorization: Bearer KEY' on every /v1 route.") var apiKey: String?
     @Option(help: "Conversations generated at the same time, each with its own KV cache.") var parallel = 1
@@ -59,6 +60,11 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
+    /// Whether `host` only accepts connections from this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
     func run() async throws {
         let model = try modelOptions.load()
         let name = modelOptions.model ?? ProcessInfo.processInfo.environment["QWENKIT_MODEL"] ?? KnownModel.default.name
@@ -88,7 +94,10 @@ struct Serve: AsyncParsableCommand {
             agentService = AgentService(settings)
             log("agent on /v1/agent (database \(path), confirmations time out to no after \(agentConfirmTimeout) s)")
         }
-        log("serving \(name) on http://\(host):\(port) (parallel \(parallel), context \(engine.contextLength))")
+        log("serving \(name) on http://\(host):\(port) (parallel \(parallel), context \(engine.contextLength)); chat page at /")
+        if apiKey == nil && !Self.isLoopback(host) {
+            log("warning: listening on \(host) without --api-key: anyone who can reach this address can use the model")
+        }
         do {
             try await buildApplication(engine: engine, configuration: configuration, agent: agentService).runService()
         } catch {
