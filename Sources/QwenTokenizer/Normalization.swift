@@ -156,7 +156,8 @@ struct NFCNormalizer {
     private var segment: [UInt32] = []
     /// Scratch for the counting sort.
     private var sorted: [UInt32] = []
-    /// Characters sorted or composed, for tests that check the work is linear.
+    /// Steps of sorting (characters, shifts, buckets) and composing (characters), for tests
+    /// that check the work is linear.
     private(set) var operations = 0
 
     init() { self.init(tables: Normalization.tables) }
@@ -267,6 +268,8 @@ struct NFCNormalizer {
     private mutating func sortRun(_ run: Range<Int>) {
         operations += run.count
         if run.count <= 16 {
+            var shifts = 0
+            defer { operations += shifts }
             // Insertion sort on the packed values compares by class first; `>` (not `>=`) keeps
             // equal classes in their order.
             for i in (run.lowerBound + 1)..<run.upperBound {
@@ -275,12 +278,14 @@ struct NFCNormalizer {
                 while j > run.lowerBound && segment[j - 1] >> 21 > item >> 21 {
                     segment[j] = segment[j - 1]
                     j -= 1
+                    shifts += 1
                 }
                 segment[j] = item
             }
             return
         }
         // Counting sort by class: stable, O(n + 256).
+        operations += 256
         var starts = [Int](repeating: 0, count: 257)
         for i in run { starts[Int(segment[i] >> 21) + 1] += 1 }
         for c in 1...256 { starts[c] += starts[c - 1] }
