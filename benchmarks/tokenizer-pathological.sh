@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Tokenizer speed on pathological text (issue 13): MB/s for 1, 10 and 100 MB of each class,
 # through the release binary (`qwenkit tokenize --count`, text on standard input). Linear time
-# shows as the same MB/s at every size.
+# shows as the same MB/s at every size. MB/s is computed from the process's CPU time (it runs on
+# one thread) less that of loading the model, and also, in brackets, from wall time.
 #
 #   benchmarks/tokenizer-pathological.sh [-m MODEL] [-s "1 10 100"] [-c "marks jamo ..."]
 #
 # -m: a model whose tokenizer to use (default: the tiny Qwen2.5-vocabulary model of the shared
-#     fixtures; models/tiny-qwen35 gives the Qwen3.5 tokenizer). Loading it is timed once on an
-#     empty input and subtracted.
+#     fixtures; models/tiny-qwen35 gives the Qwen3.5 tokenizer). Loading it is timed on an
+#     empty input (the least of three runs) and subtracted.
 # Classes: marks  one letter and then only combining marks in non-canonical order
 #                 (U+0301 U+0316 U+0327 U+0334 U+0345 U+031B U+0323 U+0300, repeated)
 #          jamo   conjoining jamo L V T / L V, to compose into syllables
@@ -88,36 +89,46 @@ generate() {
 
 if /usr/bin/time -f %M true > /dev/null 2>&1; then GNU_TIME=1; else GNU_TIME=0; fi
 
-# Seconds (and peak KB, or -) to tokenize FILE.
+# "wall user+sys peakKB" to tokenize FILE (peak "-" without GNU time).
 measure() {
-  local file=$1 seconds
+  local file=$1 times
   local wrap=()
   [ "$GNU_TIME" = 1 ] && wrap=(/usr/bin/time -f %M -o "$WORK/rss")
   echo - > "$WORK/rss"
-  TIMEFORMAT=%R
-  seconds=$( { time "${wrap[@]}" "$BIN" tokenize -m "$MODEL" --count < "$file" > "$WORK/count" 2> "$WORK/err"; } 2>&1 ) || {
+  TIMEFORMAT='%R %U %S'
+  times=$( { time "${wrap[@]}" "$BIN" tokenize -m "$MODEL" --count < "$file" > "$WORK/count" 2> "$WORK/err"; } 2>&1 ) || {
     echo "qwenkit failed on $file:" >&2; cat "$WORK/err" >&2; exit 1; }
-  echo "$seconds $(cat "$WORK/rss")"
+  echo "$times $(cat "$WORK/rss")" | awk '{ print $1, $2 + $3, $4 }'
 }
 
+# The load: the least CPU time of three runs on an empty input.
 : > "$WORK/empty"
-read -r LOAD _ < <(measure "$WORK/empty")
+LOAD_WALL=; LOAD_CPU=
+for _ in 1 2 3; do
+  read -r wall cpu _ < <(measure "$WORK/empty")
+  LOAD_WALL=$(awk -v a="$wall" -v b="${LOAD_WALL:-1e9}" 'BEGIN { print (a < b ? a : b) }')
+  LOAD_CPU=$(awk -v a="$cpu" -v b="${LOAD_CPU:-1e9}" 'BEGIN { print (a < b ? a : b) }')
+done
 echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
-echo "model: $MODEL (load + empty input: ${LOAD}s, subtracted)"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //' || sysctl -n machdep.cpu.brand_string 2>/dev/null || echo '?')"
+echo "model: $MODEL (load, empty input: ${LOAD_CPU} s CPU, ${LOAD_WALL} s wall; subtracted)"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //' || echo '?'), $(getconf _NPROCESSORS_ONLN) cores, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+echo
+echo "MB/s from CPU time (user + sys, one thread; steadier than wall time on a shared machine);"
+echo "in brackets from wall time."
 echo
 header="| class |"; rule="|---|"
-for mb in $SIZES; do header+=" $mb MB: s | MB/s |"; rule+="---:|---:|"; done
-echo "$header peak RSS at largest | ids at largest |"
+for mb in $SIZES; do header+=" $mb MB |"; rule+="---:|"; done
+echo "$header peak RSS at ${mb} MB | ids at ${mb} MB |"
 echo "$rule---:|---:|"
 for class in $CLASSES; do
   row="| $class |"
   for mb in $SIZES; do
     generate "$class" "$mb" "$WORK/input"
     bytes=$(wc -c < "$WORK/input")
-    read -r seconds rss < <(measure "$WORK/input")
-    row+=$(awk -v t="$seconds" -v l="$LOAD" -v b="$bytes" \
-      'BEGIN { n = t - l; if (n < 0.001) n = 0.001; printf " %.2f | %.1f |", n, b / 1e6 / n }')
+    read -r wall cpu rss < <(measure "$WORK/input")
+    row+=$(awk -v w="$wall" -v c="$cpu" -v lw="$LOAD_WALL" -v lc="$LOAD_CPU" -v b="$bytes" \
+      'BEGIN { nc = c - lc; nw = w - lw; if (nc < 0.01) nc = 0.01; if (nw < 0.01) nw = 0.01
+               printf " %.1f (%.1f) |", b / 1e6 / nc, b / 1e6 / nw }')
     last_rss=$rss
   done
   if [ "$last_rss" = - ]; then rss_text=-; else rss_text="$((last_rss / 1024)) MB"; fi
