@@ -3,6 +3,13 @@ import Foundation
 /// Byte-level BPE over token ids: a pre-token's bytes start as one symbol each, then the
 /// lowest-ranked adjacent pair is merged repeatedly (ties: leftmost first), as in the
 /// reference `tokenizers` BPE model.
+///
+/// The one deviation from the reference: a word longer than `maxWordBytes` (1 MiB; no real
+/// text has such a word, but a hostile one can: a megabyte of one letter, or of combining
+/// marks) is merged as consecutive words of at most `maxWordBytes` bytes, cut between
+/// characters. That bounds the memory and the merge work per word (O(n log n) in the word's
+/// length) to a constant per byte. The reference merges the whole word, so ids can differ
+/// near each cut, and only in such words.
 final class BPEModel: @unchecked Sendable {
     // @unchecked: everything is immutable except `cache`, which is guarded by `cacheLock`.
 
@@ -25,17 +32,42 @@ final class BPEModel: @unchecked Sendable {
     /// Longer words are rare and not worth keeping.
     private let maxCachedWordLength = 64
 
-    init(merges: [UInt64: Merge], byteIDs: [Int32]) {
+    /// The longest word merged as one; see the type's documentation.
+    let maxWordBytes: Int
+    static let defaultMaxWordBytes = 1 << 20
+
+    init(merges: [UInt64: Merge], byteIDs: [Int32], maxWordBytes: Int = BPEModel.defaultMaxWordBytes) {
+        precondition(maxWordBytes >= 4, "a word limit must hold any one UTF-8 character")
         self.merges = merges
         self.byteIDs = byteIDs
+        self.maxWordBytes = maxWordBytes
+    }
+
+    /// The same model with another word limit (and its own cache): for tests.
+    func withMaxWordBytes(_ limit: Int) -> BPEModel {
+        BPEModel(merges: merges, byteIDs: byteIDs, maxWordBytes: limit)
     }
 
     static func pairKey(_ left: Int32, _ right: Int32) -> UInt64 {
         (UInt64(UInt32(bitPattern: left)) << 32) | UInt64(UInt32(bitPattern: right))
     }
 
-    /// Appends the ids of one pre-token (given as raw UTF-8 bytes) to `output`.
-    func encode(word: ArraySlice<UInt8>, into output: inout [Int]) {
+    /// Appends the ids of one pre-token (given as UTF-8 bytes of whole characters) to
+    /// `output`; a word longer than `maxWordBytes` is merged in pieces (see the type).
+    /// `work` counts merge steps, for tests that check the work is linear.
+    func encode(word: ArraySlice<UInt8>, into output: inout [Int], work: inout Int) {
+        var start = word.startIndex
+        while word.endIndex - start > maxWordBytes {
+            // Cut before the character that would cross the limit: back up over continuation bytes.
+            var cut = start + maxWordBytes
+            while cut > start + 1 && word[cut] & 0xC0 == 0x80 { cut -= 1 }
+            encodeWhole(word[start..<cut], into: &output, work: &work)
+            start = cut
+        }
+        encodeWhole(word[start...], into: &output, work: &work)
+    }
+
+    private func encodeWhole(_ word: ArraySlice<UInt8>, into output: inout [Int], work: inout Int) {
         let cacheable = word.count <= maxCachedWordLength
         let key = cacheable ? Array(word) : []
         if cacheable {
@@ -47,7 +79,7 @@ final class BPEModel: @unchecked Sendable {
                 return
             }
         }
-        let ids = merge(word)
+        let ids = merge(word, work: &work)
         for id in ids { output.append(Int(id)) }
         if cacheable {
             cacheLock.lock()
@@ -58,7 +90,7 @@ final class BPEModel: @unchecked Sendable {
 
     /// Merges in O(n log n): symbols form a doubly linked list, candidate pairs sit in a
     /// min-heap keyed by (rank, position); stale candidates are skipped when popped.
-    private func merge(_ word: ArraySlice<UInt8>) -> [Int32] {
+    private func merge(_ word: ArraySlice<UInt8>, work: inout Int) -> [Int32] {
         var ids: [Int32] = []
         ids.reserveCapacity(word.count)
         for byte in word {
@@ -82,6 +114,7 @@ final class BPEModel: @unchecked Sendable {
                 heap.push((UInt64(merge.rank) << 32) | UInt64(i))
             }
         }
+        defer { work += count + heap.steps }
         while let top = heap.pop() {
             let rank = UInt32(truncatingIfNeeded: top >> 32)
             let position = Int(UInt32(truncatingIfNeeded: top))
@@ -120,13 +153,17 @@ final class BPEModel: @unchecked Sendable {
 /// A binary min-heap of packed (rank, position) keys.
 private struct MinHeap {
     private var items: [UInt64] = []
+    /// Pushes, pops and sift steps so far.
+    private(set) var steps = 0
 
     mutating func push(_ value: UInt64) {
+        steps += 1
         items.append(value)
         var child = items.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
             if items[parent] <= items[child] { break }
+            steps += 1
             items.swapAt(parent, child)
             child = parent
         }
@@ -134,6 +171,7 @@ private struct MinHeap {
 
     mutating func pop() -> UInt64? {
         guard let first = items.first else { return nil }
+        steps += 1
         let last = items.removeLast()
         if !items.isEmpty {
             items[0] = last
@@ -144,6 +182,7 @@ private struct MinHeap {
                 let right = left + 1
                 let smaller = right < items.count && items[right] < items[left] ? right : left
                 if items[parent] <= items[smaller] { break }
+                steps += 1
                 items.swapAt(parent, smaller)
                 parent = smaller
             }

@@ -130,6 +130,16 @@ public struct Tokenizer: Sendable {
                           normalizeNFC: normalizeNFC, splitPattern: splitPattern)
     }
 
+    private init(storage: Storage) { self.storage = storage }
+
+    /// The same tokenizer with another BPE word limit (`BPEModel.maxWordBytes`): for tests.
+    func withMaxWordBytes(_ limit: Int) -> Tokenizer {
+        Tokenizer(storage: Storage(vocab: storage.vocab, addedTokens: storage.addedTokens,
+                                   bpe: storage.bpe.withMaxWordBytes(limit), tokenBytes: storage.tokenBytes,
+                                   tokenOffsets: storage.tokenOffsets, special: storage.special,
+                                   normalizeNFC: storage.normalizeNFC, splitPattern: storage.splitPattern))
+    }
+
     // MARK: - Queries
 
     /// Number of ids: one more than the largest id in the vocabulary or added tokens
@@ -159,6 +169,24 @@ public struct Tokenizer: Sendable {
     ///   encoded as plain text (the reference's `split_special_tokens=True`); non-special
     ///   added tokens such as `<tool_call>` are still recognised.
     public func encode(_ text: String, splitSpecialTokens: Bool = false) -> [Int] {
+        var work = EncodingWork()
+        return encode(text, splitSpecialTokens: splitSpecialTokens, work: &work)
+    }
+
+    /// Work done by one encoding, in elementary steps, for tests that check it is linear in
+    /// the input (speed itself is measured by benchmarks, not asserted).
+    struct EncodingWork {
+        /// Characters decomposed, sorted and composed by NFC.
+        var normalization = 0
+        /// Characters the pre-tokenizer scanned (some more than once, see `encodeSegment`).
+        var preTokenization = 0
+        /// BPE merge steps: symbols, heap pushes, pops and sift steps.
+        var merging = 0
+    }
+
+    /// `encode`, also reporting the work done. `window`: see `encodeSegment` (tests make it small).
+    func encode(_ text: String, splitSpecialTokens: Bool = false, window: Int = Tokenizer.preTokenizerWindow,
+                work: inout EncodingWork) -> [Int] {
         let bytes = Array(text.utf8)
         var output: [Int] = []
         output.reserveCapacity(bytes.count / 3 + 1)
@@ -168,37 +196,100 @@ public struct Tokenizer: Sendable {
             // Skipped matches stay part of the surrounding text segment, as in the reference.
             if splitSpecialTokens && token.special { continue }
             if segmentStart < match.range.lowerBound {
-                encodeSegment(bytes[segmentStart..<match.range.lowerBound], into: &output)
+                encodeSegment(bytes[segmentStart..<match.range.lowerBound], window: window, into: &output, work: &work)
             }
             output.append(token.id)
             segmentStart = match.range.upperBound
         }
         if segmentStart < bytes.count {
-            encodeSegment(bytes[segmentStart...], into: &output)
+            encodeSegment(bytes[segmentStart...], window: window, into: &output, work: &work)
         }
         return output
     }
 
-    /// Encodes text that contains no (recognised) added token.
-    private func encodeSegment(_ segment: ArraySlice<UInt8>, into output: inout [Int]) {
-        var utf8 = Array(segment)
-        var string = String(decoding: utf8, as: UTF8.self)
-        if storage.normalizeNFC {
-            string = Normalization.nfc(string)
-            utf8 = Array(string.utf8)
-        }
-        let scalars = Array(string.unicodeScalars)
-        let ends = PreTokenizer.split(scalars, pattern: storage.splitPattern)
+    /// Characters normalized before the pre-tokenizer first runs over them.
+    static let preTokenizerWindow = 1 << 16
 
-        var scalarIndex = 0
-        var byteIndex = 0
-        for end in ends {
-            let pieceStart = byteIndex
-            while scalarIndex < end {
-                byteIndex += UTF8.width(scalars[scalarIndex])
-                scalarIndex += 1
+    /// Encodes text that contains no (recognised) added token.
+    ///
+    /// The text streams through the stages in windows, so that memory stays a small multiple
+    /// of the window (plus the longest pre-token) rather than of the text: NFC emits
+    /// characters as their segments complete; the pre-tokenizer splits the window; the pieces
+    /// that no later character can change go to BPE, and the rest stays for the next window.
+    /// The pre-tokenizer scans again only after the window has at least doubled, so a piece
+    /// that spans many windows (a megabyte of one letter) is scanned O(1) times per character.
+    private func encodeSegment(_ segment: ArraySlice<UInt8>, window windowSize: Int, into output: inout [Int],
+                               work: inout EncodingWork) {
+        var normalizer = storage.normalizeNFC ? NFCNormalizer() : nil
+        var window: [Unicode.Scalar] = []
+        var nextScan = windowSize
+        var pieceBytes: [UInt8] = []
+
+        func splitWindow(atEnd: Bool) {
+            let ends = PreTokenizer.split(window, pattern: storage.splitPattern)
+            work.preTokenization += window.count
+            let count = window.count
+            // A piece is final when its match read nothing at or past the window's end: it
+            // ends before it and reads at most two characters ahead of its start (the
+            // contractions), and it does not start in the whitespace run that reaches the
+            // end (whitespace matching reads to the end of its run).
+            var trailingWhitespace = count
+            while trailingWhitespace > 0
+                    && PreTokenizer.classify(window[trailingWhitespace - 1], marksAreLetters: false).contains(.whitespace) {
+                trailingWhitespace -= 1
             }
-            storage.bpe.encode(word: utf8[pieceStart..<byteIndex], into: &output)
+            var start = 0
+            for end in ends {
+                if !atEnd && (end >= count || start + 2 >= count || start >= trailingWhitespace) { break }
+                pieceBytes.removeAll(keepingCapacity: true)
+                for scalar in window[start..<end] { Self.appendUTF8(of: scalar, to: &pieceBytes) }
+                storage.bpe.encode(word: pieceBytes[...], into: &output, work: &work.merging)
+                start = end
+            }
+            window.removeFirst(start)
+            nextScan = window.count + max(windowSize, window.count)
+        }
+
+        var iterator = segment.makeIterator()
+        var decoder = UTF8()
+        decoding: while true {
+            let scalar: Unicode.Scalar
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let value): scalar = value
+            case .emptyInput: break decoding
+            case .error: scalar = "\u{FFFD}"  // unreachable: the bytes come from a String
+            }
+            if normalizer != nil {
+                normalizer?.append(scalar, to: &window)
+            } else {
+                window.append(scalar)
+            }
+            if window.count >= nextScan { splitWindow(atEnd: false) }
+        }
+        if var normalizer {
+            normalizer.finish(to: &window)
+            work.normalization += normalizer.operations
+        }
+        splitWindow(atEnd: true)
+    }
+
+    private static func appendUTF8(of scalar: Unicode.Scalar, to bytes: inout [UInt8]) {
+        let value = scalar.value
+        switch value {
+        case 0..<0x80:
+            bytes.append(UInt8(value))
+        case 0x80..<0x800:
+            bytes.append(UInt8(0xC0 | value >> 6))
+            bytes.append(UInt8(0x80 | value & 0x3F))
+        case 0x800..<0x10000:
+            bytes.append(UInt8(0xE0 | value >> 12))
+            bytes.append(UInt8(0x80 | value >> 6 & 0x3F))
+            bytes.append(UInt8(0x80 | value & 0x3F))
+        default:
+            bytes.append(UInt8(0xF0 | value >> 18))
+            bytes.append(UInt8(0x80 | value >> 12 & 0x3F))
+            bytes.append(UInt8(0x80 | value >> 6 & 0x3F))
+            bytes.append(UInt8(0x80 | value & 0x3F))
         }
     }
 

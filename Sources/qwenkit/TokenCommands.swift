@@ -10,12 +10,32 @@ struct Tokenize: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Flag(help: "Print a JSON array.") var json = false
     @Flag(help: "Encode special tokens written in the text as plain text.") var splitSpecial = false
+    @Flag(help: "Print only how many ids there are (for benchmarks: no output to format).") var count = false
     @Argument(help: "The text (default: standard input).") var text: String?
+
+    func validate() throws {
+        if count && json { throw ValidationError("--count and --json cannot be combined") }
+    }
 
     func run() throws {
         let model = try modelOptions.load()
         let ids = try model.requireTokenizer().encode(text ?? readStandardInput(), splitSpecialTokens: splitSpecial)
-        write((json ? "[" + ids.map(String.init).joined(separator: ", ") + "]" : ids.map(String.init).joined(separator: " ")) + "\n")
+        if count {
+            write("\(ids.count)\n")
+            return
+        }
+        // Written in blocks: one string of every id of a 100 MB text would take gigabytes.
+        let separator = json ? ", " : " "
+        var block = json ? "[" : ""
+        for (index, id) in ids.enumerated() {
+            if index > 0 { block += separator }
+            block += String(id)
+            if block.utf8.count >= 1 << 16 {
+                write(block)
+                block = ""
+            }
+        }
+        write(block + (json ? "]\n" : "\n"))
     }
 }
 
