@@ -35,6 +35,15 @@ enum FuzzTarget: String, CaseIterable {
         return target
     }()
 
+    /// Loads what the target shares between inputs.
+    func prepare() {
+        switch self {
+        case .tokenizer: _ = qwenTokenizer
+        case .schema: _ = byteTokenizer
+        default: break
+        }
+    }
+
     func run(_ data: Data) {
         switch self {
         case .gguf: fuzzGGUF(data)
@@ -260,10 +269,12 @@ func fuzzSchema(_ data: Data) {
 
 func stepConstraint(_ constraint: some TokenConstraint, _ choices: [UInt8]) {
     var constraint = constraint
+    let vocabulary = byteTokenizer.vocabularySize
     for choice in choices.dropFirst() {
-        let allowed = (0..<byteTokenizer.vocabularySize).filter { constraint.allows($0) }
-        if allowed.isEmpty { return }
-        constraint.accept(allowed[Int(choice) % allowed.count])
+        // The first allowed token from the one the byte names (every token is tried before giving up).
+        guard let id = (0..<vocabulary).lazy.map({ (Int(choice) + $0) % vocabulary }).first(where: constraint.allows)
+        else { return }
+        constraint.accept(id)
     }
     _ = constraint.isComplete
 }
