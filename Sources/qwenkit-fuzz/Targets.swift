@@ -151,7 +151,8 @@ let qwenTokenizer: Tokenizer = {
     }
 }()
 
-/// First byte: 0–63 encodes the rest as text, 64–127 the same with special tokens split,
+/// First byte: 0–63 encodes the rest as text (which must decode back to itself when in NFC),
+/// 64–127 the same with special tokens split,
 /// 128–191 decodes the rest read as little-endian u32 ids, 192–255 loads the rest as a `tokenizer.json`.
 func fuzzTokenizer(_ data: Data) {
     guard let mode = data.first else { return }
@@ -163,7 +164,11 @@ func fuzzTokenizer(_ data: Data) {
         for id in ids where id < 0 || id >= qwenTokenizer.vocabularySize {
             fatalError("encode produced id \(id) outside the vocabulary of \(qwenTokenizer.vocabularySize)")
         }
-        _ = qwenTokenizer.decode(ids)
+        // Byte-level BPE loses nothing: text already in NFC (the normalizer's form) comes back whole.
+        let decoded = qwenTokenizer.decode(ids)
+        if text == text.precomposedStringWithCanonicalMapping, decoded != text {
+            fatalError("decode(encode(text)) != text for NFC text \(String(reflecting: text.prefix(200)))")
+        }
     case 2:
         var ids: [Int] = []
         var index = rest.startIndex
