@@ -11,9 +11,9 @@
 #   TARGET        gguf safetensors tokenizer jinja json schema toolcall (default: all)
 #
 # Inputs found along the way go to .build-fuzz/corpus/<target>/, crash and timeout inputs to
-# .build-fuzz/artifacts/<target>/, logs to .build-fuzz/logs/<target>.log. A crash input that
-# has been fixed belongs in Tests/fuzz/crashes/<target>/, which CI replays. Exits non-zero if
-# any target crashed, timed out or ran out of memory.
+# .build-fuzz/artifacts/<target>/, logs to .build-fuzz/logs/<target>.log (<target>.replay.log
+# when replaying). A crash input that has been fixed belongs in Tests/fuzz/crashes/<target>/,
+# which CI replays. Exits non-zero if any target crashed, timed out or ran out of memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,7 +73,7 @@ for target in "${targets[@]}"; do
     crashes="Tests/fuzz/crashes/$target"
     corpus="$scratch/corpus/$target"
     artifacts="$scratch/artifacts/$target"
-    log="$scratch/logs/$target.log"
+    log="$scratch/logs/$target$([ "$replay_only" = 1 ] && echo .replay).log"
     mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
     inputs=("$seeds")
     [ -d "$crashes" ] && inputs+=("$crashes")
@@ -88,17 +88,17 @@ for target in "${targets[@]}"; do
             -artifact_prefix="$artifacts/" "$corpus" "${inputs[@]}" > "$log" 2>&1 || status=$?
     fi
 
-    runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
-    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
-    crashes_found=$(grep -c -E 'ERROR: (AddressSanitizer|libFuzzer: (deadly signal|out-of-memory|fuzz target exited))' "$log" || true)
-    timeouts=$(grep -c 'ERROR: libFuzzer: timeout' "$log" || true)
+    runs=$(grep -a -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+    cov=$(grep -a -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+    ft=$(grep -a -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+    crashes_found=$(grep -a -c -E 'ERROR: (AddressSanitizer|libFuzzer: (deadly signal|out-of-memory|fuzz target exited))' "$log" || true)
+    timeouts=$(grep -a -c 'ERROR: libFuzzer: timeout' "$log" || true)
     line=$(printf '%-12s executions %-10s cov %-6s ft %-7s crashes %s  timeouts %s' \
         "$target" "${runs:-?}" "${cov:-?}" "${ft:-?}" "$crashes_found" "$timeouts")
     if [ "$status" != 0 ] || [ "$crashes_found" != 0 ] || [ "$timeouts" != 0 ]; then
         failed=1
         line="$line  FAILED (exit $status; see $log and $artifacts/)"
-        grep -m1 -E 'ERROR: |Fatal error|SUMMARY' "$log" >&2 || tail -20 "$log" >&2
+        grep -a -m1 -E 'ERROR: |Fatal error|SUMMARY' "$log" >&2 || tail -20 "$log" >&2
     fi
     echo "fuzz.sh: $line"
     summary+=("$line")
