@@ -8,7 +8,7 @@
 #   --seconds N   fuzz each target for N seconds (default 60), after replaying its inputs
 #   --replay      only replay Tests/fuzz/crashes/<target> and Tests/fuzz/corpus/<target>
 #   --no-build    use the fuzzer binary already built (for several runs side by side)
-#   TARGET        gguf safetensors tokenizer jinja json schema toolcall (default: all)
+#   TARGET        gguf safetensors tokenizer jinja chat json schema toolcall (default: all)
 #
 # Inputs found along the way go to .build-fuzz/corpus/<target>/, crash and timeout inputs to
 # .build-fuzz/artifacts/<target>/, logs to .build-fuzz/logs/<target>.log (<target>.replay.log
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_TARGETS=(gguf safetensors tokenizer jinja json schema toolcall)
+ALL_TARGETS=(gguf safetensors tokenizer jinja chat json schema toolcall)
 seconds=60
 replay_only=0
 build=1

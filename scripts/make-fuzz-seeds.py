@@ -253,6 +253,19 @@ for name in ["qwen2.5.jinja", "qwen3.jinja", "qwen3.5.jinja"]:
     write("jinja", name, read(f"templates/{name}"))
 write("jinja", "small-chatml.jinja", TEMPLATE)
 
+TEMPLATE_INDEX = {"qwen2.5": 0, "qwen3": 1, "qwen3.5": 2}  # fuzzChat's order
+for name in ["cases.jsonl", "cases-qwen3.5.jsonl"]:
+    for line in read(f"templates/{name}").decode().splitlines():
+        case = json.loads(line)
+        thinking = {None: 0, False: 1, True: 2}[case["enable_thinking"]]
+        options = TEMPLATE_INDEX[case["template"]] | (4 if case["add_generation_prompt"] else 0) | thinking << 3
+        request = {"messages": case["messages"]}
+        if case["tools"] is not None:
+            request["tools"] = case["tools"]
+        data = bytes([options]) + json.dumps(request, ensure_ascii=False).encode()
+        if len(data) <= 16 * 1024:
+            write("chat", f"{case['template']}-{case['id']}", data)
+
 for path in ["models/tiny-qwen2/config.json", "models/tiny-qwen3/config.json", "models/tiny-qwen35/config.json",
              "models/tiny-qwen2/generation_config.json", "models/tiny-qwen2/tokenizer_config.json",
              "models/tiny-qwen2/reference-q8_0.json"]:

@@ -17,6 +17,8 @@ enum FuzzTarget: String, CaseIterable {
     case tokenizer
     /// A chat template, rendered over a fixed conversation with tools.
     case jinja
+    /// A conversation (messages and tools, as a client sends them) rendered by the real Qwen templates.
+    case chat
     /// A JSON document: parsed, written out and parsed again, to the same value.
     case json
     /// A JSON schema, compiled and stepped through byte by byte as the decoding constraint.
@@ -40,6 +42,7 @@ enum FuzzTarget: String, CaseIterable {
         switch self {
         case .tokenizer: _ = qwenTokenizer
         case .schema: _ = byteTokenizer
+        case .chat: _ = qwenTemplates
         default: break
         }
     }
@@ -50,6 +53,7 @@ enum FuzzTarget: String, CaseIterable {
         case .safetensors: fuzzSafetensors(data)
         case .tokenizer: fuzzTokenizer(data)
         case .jinja: fuzzJinja(data)
+        case .chat: fuzzChat(data)
         case .json: fuzzJSON(data)
         case .schema: fuzzSchema(data)
         case .toolcall: fuzzToolCall(data)
@@ -216,6 +220,35 @@ func fuzzJinja(_ data: Data) {
     _ = FuzzInput.attempt { try renderer.render(messages: fuzzConversation, tools: fuzzTools, addGenerationPrompt: true,
                              extraContext: ["bos_token": "<|endoftext|>", "eos_token": "<|im_end|>",
                                             "enable_thinking": false]) }
+}
+
+/// The Qwen2.5, Qwen3 and Qwen3.5 chat templates from the fixtures, parsed once.
+let qwenTemplates: [ChatTemplateRenderer] = ["qwen2.5", "qwen3", "qwen3.5"].map { name in
+    let url = FuzzInput.fixtures.appendingPathComponent("templates/\(name).jinja")
+    do {
+        return try ChatTemplateRenderer(template: String(decoding: Data(contentsOf: url), as: UTF8.self))
+    } catch {
+        fatalError("qwenkit-fuzz: cannot load \(url.path) (set QWENKIT_FIXTURES): \(error)")
+    }
+}
+
+/// First byte: template (mod 3), bit 2 add_generation_prompt, bits 3–4 enable_thinking
+/// (unset, false, true). The rest: `{"messages": [...], "tools": [...]}` as a client sends it.
+func fuzzChat(_ data: Data) {
+    guard let options = data.first,
+          let request = FuzzInput.attempt({ try JSONValue.parse(data.dropFirst(), maxDepth: 64) }),
+          let messages = request["messages"]?.arrayValue else { return }
+    var extra: [String: JSONValue] = [:]
+    switch (options >> 3) & 3 {
+    case 1: extra["enable_thinking"] = false
+    case 2: extra["enable_thinking"] = true
+    default: break
+    }
+    let renderer = qwenTemplates[Int(options) % qwenTemplates.count]
+    _ = FuzzInput.attempt {
+        try renderer.render(messageObjects: messages, tools: request["tools"]?.arrayValue,
+                            addGenerationPrompt: options & 4 != 0, extraContext: extra)
+    }
 }
 
 // MARK: JSON
