@@ -73,7 +73,8 @@ for target in "${targets[@]}"; do
     crashes="Tests/fuzz/crashes/$target"
     corpus="$scratch/corpus/$target"
     artifacts="$scratch/artifacts/$target"
-    log="$scratch/logs/$target$([ "$replay_only" = 1 ] && echo .replay).log"
+    log="$scratch/logs/$target.log"
+    [ "$replay_only" = 0 ] || log="$scratch/logs/$target.replay.log"
     mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
     inputs=("$seeds")
     [ -d "$crashes" ] && inputs+=("$crashes")
