@@ -66,6 +66,8 @@ let package = Package(
                 "QwenKit", "QwenServer", "QwenAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: nativeSwift),
+        // Fuzz targets (scripts/fuzz.sh builds them with libFuzzer; a plain build replays inputs).
+        .executableTarget(name: "qwenkit-fuzz", dependencies: ["QwenKit", "QwenTokenizer"]),
         .testTarget(name: "QwenKernelsTests", dependencies: ["QwenKernels"], swiftSettings: nativeSwift),
         .testTarget(name: "QwenTokenizerTests", dependencies: ["QwenTokenizer"]),
         .testTarget(name: "QwenKitTests", dependencies: ["QwenKit"], swiftSettings: nativeSwift),

@@ -42,3 +42,11 @@ fi
 if [ "${QWENKIT_SKIP_BROWSER:-0}" != 1 ]; then
     scripts/test-browser.sh --binary .build/release/qwenkit
 fi
+
+# The fuzz targets (docs/SECURITY.md, "Fuzzing"): a sanitizer build in .build-fuzz, every committed
+# crash and seed input replayed, then 30 s of fuzzing per target. QWENKIT_SKIP_FUZZ=1 skips it;
+# QWENKIT_FUZZ_SECONDS sets the time per target.
+if [ "${QWENKIT_SKIP_FUZZ:-0}" != 1 ]; then
+    scripts/fuzz.sh --replay
+    scripts/fuzz.sh --no-build --seconds "${QWENKIT_FUZZ_SECONDS:-30}"
+fi

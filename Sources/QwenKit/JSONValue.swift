@@ -114,7 +114,8 @@ extension JSONValue {
     /// Parses one JSON document (RFC 8259) from UTF-8 bytes, keeping object keys in order.
     ///
     /// - Strict like Python's `json.loads`: no trailing commas, no comments, no raw control
-    ///   characters inside strings, no `NaN`/`Infinity` literals, nothing after the value except
+    ///   characters inside strings, no `NaN`/`Infinity` literals and no number too large for a
+    ///   `Double` (Python would read `1e999` as infinity), nothing after the value except
     ///   whitespace. Invalid UTF-8 is rejected.
     /// - Duplicate keys behave as in Python's `dict`: the key keeps its first position and takes
     ///   the last value.
@@ -391,6 +392,9 @@ private struct JSONParser {
         let text = String(decoding: bytes[start..<pos], as: UTF8.self)
         if isInteger, let value = Int(text) { return .int(value) }
         guard let value = Double(text) else { throw error("invalid number '\(text)'", at: start) }
+        // `1e999` would read as infinity, which JSON cannot write back (pythonJSON gives `Infinity`,
+        // which no strict parser, this one included, reads): refused like the `Infinity` literal.
+        guard value.isFinite else { throw error("number out of range '\(text.prefix(40))'", at: start) }
         return .double(value)
     }
 }

@@ -110,6 +110,11 @@ final class JSONValueTests: XCTestCase {
         assertMalformed("-", contains: "expected a digit")
         assertMalformed("tru", contains: "expected 'true'")
         assertMalformed("NaN", contains: "unexpected character 'N'")
+        // Found by the json fuzz target: 1e999 read as infinity, written back as `Infinity`, which
+        // does not parse. (Tests/fuzz/crashes/json/number-out-of-range)
+        assertMalformed("[1E+67890]", contains: "number out of range")
+        assertMalformed("-1e999", contains: "number out of range")
+        XCTAssertEqual(try JSONValue.parse("1e-999"), .double(0))
         assertMalformed("{} x", contains: "unexpected data after")
         XCTAssertThrowsError(try JSONValue.parse([0x22, 0xFF, 0x22])) { error in
             XCTAssertEqual((error as? JSONParseError)?.message, "invalid UTF-8 in string")
