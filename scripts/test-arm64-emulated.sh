@@ -21,7 +21,7 @@
 # `qwenkit` command-line binary (not built here) or need the 491 MB default model are skipped
 # (SKIPS below).
 #
-# Time on a 2-core x86-64 host shared with other builds: the arm64 root filesystem ~40 minutes
+# Time on a 2-core x86-64 host shared with other builds: the arm64 root filesystem ~70 minutes
 # (dpkg runs under qemu; once, then reused), the x86-64 one ~5 minutes; the build and test times
 # are in docs/PLATFORMS.md.
 #
