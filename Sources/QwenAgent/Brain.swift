@@ -24,3 +24,13 @@ public protocol AgentBrain: Sendable {
     func respond(to messages: [ChatMessage], tools: [JSONValue],
                  onText: @escaping @Sendable (String) -> Void) async throws -> BrainReply
 }
+
+extension GenerationOptions {
+    /// What a brain generates with unless told otherwise: greedy, at most 512 new tokens per step.
+    public static var agentDefault: GenerationOptions {
+        var greedy = GenerationOptions()
+        greedy.sampling.temperature = 0
+        greedy.maxTokens = 512
+        return greedy
+    }
+}

@@ -20,14 +20,7 @@ public final class LocalBrain: AgentBrain, @unchecked Sendable {
                 enableThinking: Bool? = false) {
         self.model = model
         generator = Generator(model: model, contextLength: contextLength, threads: threads)
-        if let options {
-            self.options = options
-        } else {
-            var greedy = GenerationOptions()
-            greedy.sampling.temperature = 0
-            greedy.maxTokens = 512
-            self.options = greedy
-        }
+        self.options = options ?? .agentDefault
         self.enableThinking = enableThinking
     }
 

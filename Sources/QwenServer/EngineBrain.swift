@@ -17,14 +17,7 @@ public struct EngineBrain: AgentBrain {
     ///   - enableThinking: Qwen3's switch; off by default (tool use needs no long reasoning).
     public init(engine: InferenceEngine, options: GenerationOptions? = nil, enableThinking: Bool? = false) {
         self.engine = engine
-        if let options {
-            self.options = options
-        } else {
-            var greedy = GenerationOptions()
-            greedy.sampling.temperature = 0
-            greedy.maxTokens = 512
-            self.options = greedy
-        }
+        self.options = options ?? .agentDefault
         self.enableThinking = enableThinking
     }
 
